@@ -1,0 +1,144 @@
+"""`colretrieve`: a thin click shell over `Index`. Human output by default, `--json` for programs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .config import CONFIG_FILE
+from .documents.render import RENDERERS
+from .encoders import DEFAULT_ENCODER, ENCODERS
+from .errors import ColretrieveError
+from .index import DEFAULT_CANDIDATES, DEFAULT_INDEX_DIR, INDEX_ENV, Index, default_index_dir
+
+index_option = click.option(
+    "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help=f"Index directory [default: ${INDEX_ENV} or ./{DEFAULT_INDEX_DIR}].")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _shown(path: str) -> str:
+    """A stored absolute path, shown relative to the working directory when under it."""
+    try:
+        return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
+    except ValueError:
+        return path
+
+
+class _Group(click.Group):
+    """Turn colretrieve's own errors into one line on stderr and exit status 2."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except ColretrieveError as exc:
+            _fail(str(exc))
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="colretrieve")
+def main() -> None:
+    """Page retrieval over PDFs with late interaction (ColPali-style MaxSim)."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@index_option
+@click.option("--encoder", type=click.Choice(ENCODERS), default=DEFAULT_ENCODER, show_default=True,
+              help="Page encoder, for a new index.")
+@click.option("--dpi", type=int, default=144, show_default=True, help="Render resolution, for a new index.")
+@click.option("--renderer", type=click.Choice(RENDERERS), default="pdfium", show_default=True,
+              help="Rasteriser, for a new index.")
+@click.option("--ocr", type=click.Choice(["tesseract", "rapidocr", "none"]), default="tesseract",
+              show_default=True, help="OCR for pages without a text layer, for a new index.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@json_option
+def ingest(paths: tuple[Path, ...], index_dir: Path | None, encoder: str, dpi: int, renderer: str,
+           ocr: str, quiet: bool, as_json: bool) -> None:
+    """Add the PDFs in PATHS (files or folders, searched recursively) to the index.
+
+    Unchanged files are skipped and an interrupted run resumes. Exit status 1 if any file failed.
+    """
+    directory = index_dir or default_index_dir()
+    if (directory / CONFIG_FILE).exists():
+        idx = Index.open(directory)
+        if encoder != idx.config.encoder:
+            idx.close()
+            _fail(f"index {directory} uses encoder {idx.config.encoder!r}, not {encoder!r}")
+    else:
+        idx = Index.create(directory, encoder, dpi=dpi, renderer=renderer, ocr=ocr)
+    with idx:
+        report = idx.ingest(paths, progress=not quiet and not as_json,
+                            echo=lambda line: click.echo(line, err=True))
+    if as_json:
+        click.echo(json.dumps({"documents": report.documents, "pages": report.pages,
+                               "unchanged": report.unchanged, "seconds": round(report.seconds, 3),
+                               "pages_per_second": round(report.pages_per_second, 3),
+                               "failed": [{"path": str(p), "reason": r} for p, r in report.failed]}))
+    else:
+        click.echo(f"ingested {report.documents} documents, {report.pages} pages in {report.seconds:.1f} s "
+                   f"({report.pages_per_second:.2f} pages/s); {report.unchanged} unchanged, "
+                   f"{len(report.failed)} failed", err=True)
+    sys.exit(1 if report.failed else 0)
+
+
+@main.command()
+@click.argument("text")
+@index_option
+@click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Pages to return.")
+@click.option("--exact", is_flag=True, help="Score every page, not only the prefilter's candidates.")
+@click.option("--candidates", type=click.IntRange(min=1), default=DEFAULT_CANDIDATES, show_default=True,
+              help="Pages the prefilter passes to MaxSim.")
+@click.option("--file", "file_name", default=None, help="Only pages of PDFs with this file name.")
+@json_option
+def query(text: str, index_dir: Path | None, k: int, exact: bool, candidates: int, file_name: str | None,
+          as_json: bool) -> None:
+    """Print the K pages that best answer TEXT."""
+    with Index.open(index_dir or default_index_dir()) as idx:
+        hits = idx.search(text, k=k, exact=exact, candidates=candidates,
+                          filter={"file": file_name} if file_name else None)
+    if as_json:
+        for hit in hits:
+            click.echo(json.dumps(hit.to_dict(), ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("no pages in the index match", err=True)
+    for hit in hits:
+        snippet = " ".join(hit.text.split())[:160]
+        click.echo(f"{hit.rank:>2}. {hit.score:7.3f}  {_shown(hit.path)}  page {hit.page}/{hit.page_count}")
+        click.echo(f"    {snippet}" if snippet else "    (no text on this page)")
+
+
+@main.command()
+@click.argument("target")
+@index_option
+def delete(target: str, index_dir: Path | None) -> None:
+    """Remove a document by its file path or doc id (or a unique prefix of it)."""
+    with Index.open(index_dir or default_index_dir()) as idx:
+        removed = idx.delete(target)
+    click.echo(f"deleted {target}: {removed} pages")
+
+
+@main.command()
+@index_option
+@json_option
+def stats(index_dir: Path | None, as_json: bool) -> None:
+    """Documents, pages, vectors and bytes on disk of the index."""
+    with Index.open(index_dir or default_index_dir()) as idx:
+        info = idx.stats()
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    width = max(map(len, info))
+    for key, value in info.items():
+        shown = f"{value:,}" if isinstance(value, int) else value
+        click.echo(f"{key.replace('_', ' '):<{width}}  {shown}")

@@ -1,0 +1,72 @@
+"""The unit every encoder consumes: one PDF page, rendered and read lazily."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+@dataclass(frozen=True)
+class Word:
+    """A word with its box, normalised to [0, 1] of the page (origin top-left, as the image).
+
+    Normalised boxes make grid placement independent of dpi and renderer.
+    """
+
+    text: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2
+
+
+@dataclass
+class Page:
+    """One page of one PDF; `image` and `words` are produced on first use and cached.
+
+    Rendering is the expensive part of ingest, so it happens only when an encoder asks.
+    """
+
+    doc_id: str
+    path: Path
+    page_no: int  # 1-based, as users and the benchmark's corpus ids count pages
+    page_count: int
+    width_pt: float
+    height_pt: float
+    dpi: int
+    render_at: Callable[[int], "Image.Image"] = field(repr=False)  # any dpi, e.g. OCR's own
+    _read_words: Callable[["Page"], list[Word]] = field(repr=False)
+    _close: Callable[[], None] = field(default=lambda: None, repr=False)
+    _image: "Image.Image | None" = field(default=None, repr=False)
+    _words: list[Word] | None = field(default=None, repr=False)
+    words_source: str = "none"  # "text-layer", "ocr" or "none": set when words are read
+
+    @property
+    def image(self) -> "Image.Image":
+        if self._image is None:
+            self._image = self.render_at(self.dpi)
+        return self._image
+
+    @property
+    def words(self) -> list[Word]:
+        if self._words is None:
+            self._words = self._read_words(self)
+        return self._words
+
+    @property
+    def text(self) -> str:
+        """The page's words in reading order, one space between words."""
+        return " ".join(w.text for w in self.words)
+
+    def release(self) -> None:
+        """Free the image and the PDF page once encoded: memory stays flat over long documents."""
+        self._image = None
+        self._close()

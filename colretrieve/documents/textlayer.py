@@ -1,0 +1,66 @@
+"""Words with boxes from a PDF's text layer, in the coordinates of the rendered image."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pypdfium2.raw as pdfium_c
+
+from .page import Word
+
+if TYPE_CHECKING:
+    import pypdfium2
+
+
+def _to_image_space(u: float, v: float, rotation: int) -> tuple[float, float]:
+    """Map a point of the unrotated page to the rendered (rotated) image, both in [0, 1].
+
+    pdfium reports character boxes in unrotated page space, but renders /Rotate applied.
+    """
+    if rotation == 90:
+        return 1.0 - v, u
+    if rotation == 180:
+        return 1.0 - u, 1.0 - v
+    if rotation == 270:
+        return v, 1.0 - u
+    return u, v
+
+
+def text_layer_words(page: "pypdfium2.PdfPage") -> list[Word]:
+    """Group the page's characters into whitespace-separated words, each with its union box."""
+    textpage = page.get_textpage()
+    try:
+        left, bottom, right, top = page.get_cropbox()
+        width, height = max(right - left, 1e-6), max(top - bottom, 1e-6)
+        rotation = page.get_rotation() % 360
+        words: list[Word] = []
+        chars: list[str] = []
+        box = [0.0, 0.0, 0.0, 0.0]  # running union in page space: l, b, r, t
+
+        def flush() -> None:
+            if chars:
+                u0, v0 = _to_image_space((box[0] - left) / width, (top - box[3]) / height, rotation)
+                u1, v1 = _to_image_space((box[2] - left) / width, (top - box[1]) / height, rotation)
+                words.append(Word("".join(chars), _clip(min(u0, u1)), _clip(min(v0, v1)),
+                                  _clip(max(u0, u1)), _clip(max(v0, v1))))
+                chars.clear()
+
+        for i in range(textpage.count_chars()):
+            char = chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, i))
+            if char.isspace() or not char.isprintable():
+                flush()
+                continue
+            l, b, r, t = textpage.get_charbox(i)
+            if not chars:
+                box[:] = [l, b, r, t]
+            else:
+                box[:] = [min(box[0], l), min(box[1], b), max(box[2], r), max(box[3], t)]
+            chars.append(char)
+        flush()
+        return words
+    finally:
+        textpage.close()
+
+
+def _clip(x: float) -> float:
+    return min(max(x, 0.0), 1.0)

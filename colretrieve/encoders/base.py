@@ -1,0 +1,103 @@
+"""What every encoder promises, and the parts they share: bounded batches, normalisation.
+
+Subclasses write one step (`_encode_page_batch`, `_encode_query_batch`); the base class owns
+batching and the checks, so every encoder hands the index the same shapes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..documents.page import Page
+
+
+@dataclass
+class PageVectors:
+    """A page's multi-vectors and where on the page each one sits.
+
+    Attributes
+    ----------
+    vectors
+        (n_vectors, dim) float32, rows L2-normalised (an empty page has one zero row).
+    cells
+        (n_vectors,) int32: row * grid_cols + col of each vector's patch, for similarity maps.
+    summary
+        (dim_single,) float32 normalised single vector, when the encoder has its own
+        (the text default's pooled sentence embedding); None otherwise.
+    """
+
+    vectors: np.ndarray
+    cells: np.ndarray
+    summary: np.ndarray | None = None
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; zero rows stay zero instead of becoming NaN."""
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.where(norms == 0, 1.0, norms)).astype(np.float32, copy=False)
+
+
+def _batches(items: Sequence, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class MultiVectorEncoder(ABC):
+    """Pages to patch multi-vectors, queries to token vectors, in one shared space.
+
+    Attributes
+    ----------
+    name
+        Identifies the model and its settings; saved with an index so a mismatch is caught.
+    dim
+        Width of every vector.
+    grid
+        (rows, cols) of the patch grid the vectors' cells refer to.
+    batch_size
+        Pages per forward step: the bound that keeps memory flat however large the corpus.
+    """
+
+    name: str
+    dim: int
+    grid: tuple[int, int]
+    batch_size: int = 8
+    #: Width of `PageVectors.summary` when the encoder has its own single vector, else None.
+    summary_dim: int | None = None
+
+    def encode_pages(self, pages: Sequence[Page]) -> list[PageVectors]:
+        out: list[PageVectors] = []
+        for batch in _batches(pages, self.batch_size):
+            for item in self._encode_page_batch(batch):
+                self._check(item.vectors)
+                item.vectors = l2_normalize(item.vectors)
+                if item.summary is not None:
+                    item.summary = l2_normalize(item.summary)
+                out.append(item)
+        return out
+
+    def encode_queries(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """One (n_tokens, dim) float32 array per query, rows normalised."""
+        out: list[np.ndarray] = []
+        for batch in _batches(texts, max(self.batch_size, 32)):
+            for vectors in self._encode_query_batch(batch):
+                self._check(vectors)
+                out.append(l2_normalize(vectors))
+        return out
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, summary_dim) single vectors for the prefilter; only for encoders with a summary."""
+        raise NotImplementedError(f"encoder {self.name} has no single vector of its own")
+
+    def _check(self, vectors: np.ndarray) -> None:
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(vectors) == 0:
+            raise ValueError(f"encoder {self.name}: expected (n>0, {self.dim}) vectors, got {vectors.shape}")
+
+    @abstractmethod
+    def _encode_page_batch(self, pages: Sequence[Page]) -> list[PageVectors]: ...
+
+    @abstractmethod
+    def _encode_query_batch(self, texts: Sequence[str]) -> list[np.ndarray]: ...

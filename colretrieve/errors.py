@@ -1,0 +1,22 @@
+"""Errors users see: one line each, saying what went wrong and with what."""
+
+
+class ColretrieveError(Exception):
+    """Base class; the CLI prints these as one line without a traceback."""
+
+
+class BadDocumentError(ColretrieveError):
+    """A file that cannot be ingested; the message is the reason, the path travels with it."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class IndexLockedError(ColretrieveError):
+    """Another process writes to the index; embedded Qdrant allows one process per directory."""
+
+
+class IndexConfigError(ColretrieveError):
+    """The index on disk does not match what the caller asked for (encoder, format)."""

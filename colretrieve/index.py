@@ -1,0 +1,410 @@
+"""Index: the one place that wires documents, encoders, storage and scoring together."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .config import CONFIG_FILE, IndexConfig
+from .documents import Page, PdfReader, content_hash, discover_pdfs
+from .encoders import DEFAULT_ENCODER, MultiVectorEncoder, PageVectors, load_encoder
+from .errors import BadDocumentError, ColretrieveError, IndexConfigError
+from .lock import IndexLock
+from .scoring import maxsim, pack
+from .storage import Filter, PagePoint, point_id
+from .storage.base import COMPLETE, PARTIAL
+from .storage.edge import EdgeStore
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+#: Where the CLI keeps its index unless told otherwise.
+DEFAULT_INDEX_DIR = "colretrieve-index"
+INDEX_ENV = "COLRETRIEVE_INDEX"
+#: Pages the prefilter hands to exact MaxSim: the speed/recall knob of two-stage search.
+DEFAULT_CANDIDATES = 256
+#: Payload fields a hit needs; the rest (vector cells) stays in the store.
+HIT_FIELDS = ("doc_id", "path", "page", "page_count", "text")
+
+
+def default_index_dir() -> Path:
+    """`$COLRETRIEVE_INDEX`, else ./colretrieve-index."""
+    return Path(os.environ.get(INDEX_ENV, DEFAULT_INDEX_DIR))
+
+
+@dataclass
+class Hit:
+    """One ranked page. `image()` re-renders it from the source PDF: images are never stored."""
+
+    rank: int
+    score: float
+    doc_id: str
+    path: str
+    page: int
+    page_count: int
+    text: str
+    dpi: int = field(default=144, repr=False)
+
+    def image(self, dpi: int | None = None) -> "Image.Image":
+        path = Path(self.path)
+        if not path.is_file():
+            raise ColretrieveError(f"{path}: the source PDF of this hit is gone")
+        if content_hash(path) != self.doc_id:
+            raise ColretrieveError(f"{path}: changed since it was ingested; re-ingest it")
+        with PdfReader(path, self.doc_id, dpi=dpi or self.dpi) as reader:
+            page = reader.page(self.page)
+            image = page.image
+            page.release()
+        return image
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, "score": self.score, "path": self.path, "page": self.page,
+                "page_count": self.page_count, "doc_id": self.doc_id, "text": self.text}
+
+
+@dataclass
+class IngestReport:
+    """What one `ingest` call did; `failed` holds (path, reason) for every file it could not take."""
+
+    documents: int = 0
+    pages: int = 0
+    unchanged: int = 0
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def pages_per_second(self) -> float:
+        return self.pages / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class _Job:
+    path: Path
+    doc_id: str
+    page_count: int
+    stored: set[int]
+
+
+class Index:
+    """A directory of indexed PDF pages. Create with `Index.create`, reopen with `Index.open`.
+
+    One process holds an index at a time (it takes DIR/LOCK); use it as a context manager or
+    call `close()` so the next process can open it.
+    """
+
+    def __init__(self, directory: Path, config: IndexConfig, store: EdgeStore, lock: IndexLock,
+                 encoder: MultiVectorEncoder | None = None) -> None:
+        self.directory = directory
+        self.config = config
+        self._store = store
+        self._lock = lock
+        self._encoder = encoder
+
+    # ---- lifecycle -------------------------------------------------------------------
+    @classmethod
+    def create(cls, directory: str | Path, encoder: str = DEFAULT_ENCODER, *, dpi: int = 144,
+               renderer: str = "pdfium", ocr: str = "tesseract", prefilter: str = "native",
+               **encoder_options: Any) -> "Index":
+        """A new, empty index at `directory` (which must not hold one already)."""
+        directory = Path(directory)
+        if (directory / CONFIG_FILE).exists():
+            raise IndexConfigError(f"{directory} already holds an index; open it with Index.open")
+        directory.mkdir(parents=True, exist_ok=True)
+        lock = IndexLock(directory)
+        lock.acquire()
+        try:
+            model = load_encoder(encoder, **encoder_options)
+            if prefilter == "native" and model.summary_dim is None:
+                raise ColretrieveError(f"encoder {model.name} has no single vector of its own; "
+                                       "use prefilter='pooled'")
+            config = IndexConfig(encoder=encoder, encoder_options=encoder_options, encoder_id=model.name,
+                                 dim=model.dim, prefilter=prefilter,
+                                 single_dim=model.summary_dim if prefilter == "native" else model.dim,
+                                 dpi=dpi, renderer=renderer, ocr=ocr)
+            shutil.rmtree(directory / "store", ignore_errors=True)  # a create that died before its config
+            store = EdgeStore.create(directory / "store", config.schema)
+            config.save(directory)  # written last: its presence means the index is complete
+        except BaseException:
+            lock.release()
+            raise
+        return cls(directory, config, store, lock, model)
+
+    @classmethod
+    def open(cls, directory: str | Path) -> "Index":
+        """The index at `directory`; the encoder loads on first use (stats and delete need none)."""
+        directory = Path(directory)
+        config = IndexConfig.load(directory)
+        lock = IndexLock(directory)
+        lock.acquire()
+        try:
+            store = EdgeStore.open(directory / "store", config.schema)
+        except BaseException:
+            lock.release()
+            raise
+        return cls(directory, config, store, lock)
+
+    def close(self) -> None:
+        self._store.close()
+        self._lock.release()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def encoder(self) -> MultiVectorEncoder:
+        if self._encoder is None:
+            model = load_encoder(self.config.encoder, **self.config.encoder_options)
+            if model.name != self.config.encoder_id:
+                raise IndexConfigError(f"index {self.directory} was built with {self.config.encoder_id}, "
+                                       f"but the encoder now loads as {model.name}; re-ingest into a new index")
+            self._encoder = model
+        return self._encoder
+
+    # ---- ingest ----------------------------------------------------------------------
+    def ingest(self, paths: Iterable[str | Path], *, progress: bool = False,
+               echo: Callable[[str], None] | None = None) -> IngestReport:
+        """Add the PDFs under `paths`; unchanged files are skipped, interrupted ones resumed.
+
+        A bad file is reported through `echo` as one line (`skipped x.pdf: empty file`) and in
+        the report; the other files go on. A document becomes visible to search only once all
+        its pages are stored.
+        """
+        say = echo or (lambda line: None)
+        report = IngestReport()
+        started = time.perf_counter()
+        jobs = self._plan(paths, report, say)
+        total = sum(job.page_count - len(job.stored) for job in jobs)
+        from tqdm.auto import tqdm
+
+        with tqdm(total=total, unit="page", disable=not progress or total == 0, dynamic_ncols=True,
+                  desc="ingest") as bar:
+            def warn(line: str) -> None:
+                bar.write(line) if progress else say(line)
+
+            for job in jobs:
+                try:
+                    self._ingest_document(job, bar)
+                except BadDocumentError as exc:
+                    self._store.delete({"doc_id": job.doc_id})
+                    report.failed.append((job.path, exc.reason))
+                    warn(f"skipped {job.path}: {exc.reason}")
+                    continue
+                report.documents += 1
+                report.pages += job.page_count - len(job.stored)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _plan(self, paths: Iterable[str | Path], report: IngestReport, say: Callable[[str], None]) -> list[_Job]:
+        """Hash and open every file once, up front: bad files are reported before the long part,
+        and the progress bar knows the total."""
+        jobs: list[_Job] = []
+        planned: dict[str, Path] = {}
+        for path in self._discover(paths, report, say):
+            try:
+                doc_id = content_hash(path)
+                if doc_id in planned:
+                    report.unchanged += 1
+                    continue
+                if self._is_complete(doc_id, path):
+                    report.unchanged += 1
+                    continue
+                with PdfReader(path, doc_id, dpi=self.config.dpi) as reader:
+                    page_count = reader.page_count
+            except BadDocumentError as exc:
+                report.failed.append((path, exc.reason))
+                say(f"skipped {path}: {exc.reason}")
+                continue
+            except OSError as exc:
+                report.failed.append((path, exc.strerror or str(exc)))
+                say(f"skipped {path}: {exc.strerror or exc}")
+                continue
+            stored = {p["page"] for batch in self._store.scan({"doc_id": doc_id}, fields=("page",))
+                      for _, p, _ in batch}
+            planned[doc_id] = path
+            jobs.append(_Job(path, doc_id, page_count, stored))
+        return jobs
+
+    def _discover(self, paths: Iterable[str | Path], report: IngestReport, say: Callable[[str], None]):
+        for raw in paths:
+            try:
+                yield from discover_pdfs([raw])
+            except FileNotFoundError:
+                report.failed.append((Path(raw), "no such file or directory"))
+                say(f"skipped {raw}: no such file or directory")
+
+    def _is_complete(self, doc_id: str, path: Path) -> bool:
+        """True if `doc_id` is fully stored; a renamed or moved file gets its new path recorded."""
+        found = next(self._store.scan({"doc_id": doc_id, "state": COMPLETE}, fields=("path",), batch=1), None)
+        if not found:
+            return False
+        stored_path = found[0][1]["path"]
+        if stored_path != str(path.resolve()) and not Path(stored_path).exists():
+            self._store.set_payload({"doc_id": doc_id}, {"path": str(path.resolve()), "file": path.name})
+        return True
+
+    def _ingest_document(self, job: _Job, bar: Any) -> None:
+        encoder = self.encoder
+        ocr = self._ocr_function()
+        with PdfReader(job.path, job.doc_id, dpi=self.config.dpi, renderer=self.config.renderer,
+                       ocr=ocr) as reader:
+            batch: list[Page] = []
+            for page in reader.pages(skip=job.stored):
+                batch.append(page)
+                if len(batch) == encoder.batch_size:
+                    self._store_pages(batch, encoder.encode_pages(batch))
+                    bar.update(len(batch))
+                    batch = []
+            if batch:
+                self._store_pages(batch, encoder.encode_pages(batch))
+                bar.update(len(batch))
+        self._store.set_payload({"doc_id": job.doc_id}, {"state": COMPLETE})  # the completion mark
+        self._drop_older_versions(job)
+        self._store.flush()
+
+    def _store_pages(self, pages: Sequence[Page], vectors: Sequence[PageVectors]) -> None:
+        path = str(pages[0].path.resolve())
+        points = []
+        for page, pv in zip(pages, vectors):
+            summary = pv.summary if self.config.prefilter == "native" else _pooled(pv.vectors)
+            points.append(PagePoint(
+                id=point_id(page.doc_id, page.page_no), vectors=pv.vectors, summary=summary,
+                payload={"doc_id": page.doc_id, "path": path, "file": page.path.name,
+                         "page": page.page_no, "page_count": page.page_count,
+                         "width_pt": page.width_pt, "height_pt": page.height_pt,
+                         "text": page.text, "words_source": page.words_source,
+                         "cells": pv.cells.tolist(), "state": PARTIAL}))
+            page.release()
+        self._store.upsert(points)
+
+    def _drop_older_versions(self, job: _Job) -> None:
+        """A file edited since its last ingest has a new doc_id; its old pages go."""
+        path = str(job.path.resolve())
+        old = {p["doc_id"] for batch in self._store.scan({"path": path}, fields=("doc_id",))
+               for _, p, _ in batch} - {job.doc_id}
+        if old:
+            self._store.delete({"doc_id": sorted(old)})
+
+    def _ocr_function(self) -> Callable[[Page], list] | None:
+        if self.config.ocr == "none":
+            return None
+        from .documents.ocr import OCR_DPI, get_ocr
+
+        engine = get_ocr(self.config.ocr)
+        return lambda page: engine.words(page.render_at(OCR_DPI))
+
+    # ---- search ----------------------------------------------------------------------
+    def search(self, text: str, k: int = 5, filter: Filter | None = None, *, exact: bool = False,
+               candidates: int = DEFAULT_CANDIDATES) -> list[Hit]:
+        """The `k` best pages for `text`.
+
+        Parameters
+        ----------
+        filter
+            Payload conditions, e.g. `{"file": "report.pdf"}` or `{"doc_id": [a, b]}`.
+        exact
+            Score every page with MaxSim instead of the prefilter's `candidates`: slower,
+            and the yardstick for the prefilter's recall.
+        candidates
+            Pages the single-vector prefilter passes on to MaxSim.
+        """
+        query = self.encoder.encode_queries([text])[0]  # (n_tokens, dim)
+        where = {**(filter or {}), "state": COMPLETE}
+        if exact:
+            ids, scores = self._score_all(query, where)
+        else:
+            ids = self._store.prefilter(self._query_summary(text, query), candidates, where)
+            flat, offsets = pack(self._store.multivectors(ids))
+            scores = maxsim([query], flat, offsets)[0].numpy() if ids else np.zeros(0)
+        order = sorted(range(len(ids)), key=lambda j: (-scores[j], ids[j]))[:k]
+        top = [ids[j] for j in order]
+        payloads = self._store.payloads(top, HIT_FIELDS)
+        return [Hit(rank=r + 1, score=float(scores[j]), doc_id=p["doc_id"], path=p["path"], page=p["page"],
+                    page_count=p["page_count"], text=p["text"], dpi=self.config.dpi)
+                for r, (j, p) in enumerate(zip(order, payloads))]
+
+    def _query_summary(self, text: str, query: np.ndarray) -> np.ndarray:
+        if self.config.prefilter == "native":
+            return self.encoder.embed_queries([text])[0]
+        return _pooled(query)
+
+    def _score_all(self, query: np.ndarray, where: Filter) -> tuple[list[str], np.ndarray]:
+        ids: list[str] = []
+        scores: list[np.ndarray] = []
+        for batch in self._store.scan(where, vectors=True):
+            flat, offsets = pack([vectors for _, _, vectors in batch])
+            scores.append(maxsim([query], flat, offsets)[0].numpy())
+            ids.extend(point for point, _, _ in batch)
+        return ids, (np.concatenate(scores) if scores else np.zeros(0))
+
+    # ---- maintenance -----------------------------------------------------------------
+    def delete(self, target: str | Path) -> int:
+        """Remove a document by file path or doc id (a unique prefix of 8+ hex digits will do).
+
+        Returns the number of pages removed; naming nothing stored is an error.
+        """
+        doc_ids = self._resolve_documents(str(target))
+        if not doc_ids:
+            raise ColretrieveError(f"{target}: no such document in {self.directory}")
+        removed = self._store.count({"doc_id": doc_ids})
+        self._store.delete({"doc_id": doc_ids})
+        self._store.flush()
+        return removed
+
+    def _resolve_documents(self, target: str) -> list[str]:
+        by_path = {p["doc_id"] for batch in self._store.scan({"path": str(Path(target).resolve())},
+                                                               fields=("doc_id",)) for _, p, _ in batch}
+        if by_path:
+            return sorted(by_path)
+        if re.fullmatch(r"[0-9a-f]{8,64}", target):
+            docs = {d["doc_id"] for d in self.documents() if d["doc_id"].startswith(target)}
+            if len(docs) > 1:
+                raise ColretrieveError(f"{target}: matches {len(docs)} documents; give more digits")
+            return sorted(docs)
+        return []
+
+    def documents(self) -> list[dict[str, Any]]:
+        """One entry per stored document: doc_id, path, pages stored, page_count, complete, vectors."""
+        docs: dict[str, dict[str, Any]] = {}
+        for batch in self._store.scan(fields=("doc_id", "path", "page_count", "state", "n_vectors")):
+            for _, p, _ in batch:
+                doc = docs.setdefault(p["doc_id"], {"doc_id": p["doc_id"], "path": p["path"], "pages": 0,
+                                                    "page_count": p["page_count"], "complete": p["state"] == COMPLETE,
+                                                    "vectors": 0})
+                doc["pages"] += 1
+                doc["vectors"] += p["n_vectors"]
+        return sorted(docs.values(), key=lambda d: d["path"])
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and sizes for `colretrieve stats`."""
+        docs = self.documents()
+        complete = [d for d in docs if d["complete"]]
+        return {
+            "index": str(self.directory),
+            "documents": len(complete),
+            "pages": sum(d["pages"] for d in complete),
+            "vectors": sum(d["vectors"] for d in complete),
+            "incomplete_documents": len(docs) - len(complete),
+            "bytes_on_disk": sum(f.stat().st_blocks * 512 for f in self.directory.rglob("*") if f.is_file()),
+            "encoder": self.config.encoder_id,
+            "dim": self.config.dim,
+            "prefilter": self.config.prefilter,
+            "store": self.config.store,
+        }
+
+
+def _pooled(vectors: np.ndarray) -> np.ndarray:
+    """Mean of a page's (or query's) vectors, normalised: a prefilter any encoder supports."""
+    mean = vectors.astype(np.float32).mean(axis=0)
+    norm = np.linalg.norm(mean)
+    return mean / norm if norm else mean

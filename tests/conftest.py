@@ -1,0 +1,64 @@
+"""Shared fixtures: the shipped sample PDFs, the real MiniLM encoder, and an index built once."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+DEV = ROOT.parent / "shared" / "bench" / "dev"
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def text_encoder():
+    """The real all-MiniLM-L6-v2 encoder, loaded once (loading costs seconds)."""
+    from colretrieve.encoders.text import TextGridEncoder
+
+    return TextGridEncoder(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory: pytest.TempPathFactory, text_encoder) -> Path:
+    """An index of the five sample PDFs; tests that change it take a copy (`index_copy`)."""
+    from colretrieve import Index
+    from colretrieve.index import IndexConfig
+
+    directory = tmp_path_factory.mktemp("built") / "index"
+    with Index.create(directory) as index:
+        report = index.ingest([SAMPLES])
+    assert report.failed == [] and report.pages == 23
+    assert IndexConfig.load(directory).encoder_id == text_encoder.name
+    return directory
+
+
+@pytest.fixture
+def index_copy(built_index: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "index"
+    shutil.copytree(built_index, target)
+    (target / "LOCK").unlink(missing_ok=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def bad_pdfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with one good PDF and the four kinds of bad file users send."""
+    import pikepdf
+
+    folder = tmp_path_factory.mktemp("bad")
+    good = SAMPLES / "tabula__census_table_12s0324.pdf"
+    shutil.copy(good, folder / "good.pdf")
+    data = (SAMPLES / "revtex__apssamp.pdf").read_bytes()
+    (folder / "truncated.pdf").write_bytes(data[: len(data) // 3])
+    with pikepdf.open(good) as pdf:
+        pdf.save(folder / "locked.pdf", encryption=pikepdf.Encryption(owner="o", user="secret"))
+    (folder / "x.pdf").write_bytes(b"")
+    (folder / "y.pdf").write_text("hello, I am a text file\n")
+    return folder

@@ -1,0 +1,102 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from colretrieve.documents import PdfReader, content_hash
+from colretrieve.documents.pdf import MIN_TEXT_LAYER_CHARS
+from colretrieve.errors import BadDocumentError
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("x.pdf", "empty file"),
+    ("y.pdf", "not a PDF (starts with 'hello, I am a te')"),
+    ("locked.pdf", "password-protected"),
+    ("truncated.pdf", "damaged or truncated PDF"),
+])
+def test_bad_files_say_why(bad_pdfs: Path, name: str, reason: str) -> None:
+    with pytest.raises(BadDocumentError) as info:
+        PdfReader(bad_pdfs / name, "id", dpi=72)
+    assert info.value.reason.startswith(reason)
+    assert info.value.path == bad_pdfs / name
+
+
+def test_pages_are_lazy_and_words_come_from_the_text_layer(samples: Path) -> None:
+    path = samples / "revtex__apssamp.pdf"
+    with PdfReader(path, content_hash(path), dpi=50) as reader:
+        assert reader.page_count == 7
+        pages = list(reader.pages(skip={2, 3}))
+        assert [p.page_no for p in pages] == [1, 4, 5, 6, 7]
+        first = pages[0]
+        assert first._image is None and first._words is None  # nothing done until asked
+        words = first.words
+        assert first.words_source == "text-layer"
+        assert "Manuscript" in first.text and "REVTEX" in first.text.upper()
+        assert all(0 <= w.x0 <= w.x1 <= 1 and 0 <= w.y0 <= w.y1 <= 1 for w in words)
+        image = first.image
+        assert image.size == (round(first.width_pt * 50 / 72), round(first.height_pt * 50 / 72))
+
+
+def _ink(image, box) -> float:
+    """Share of dark pixels inside a normalised box of a rendered page."""
+    gray = np.asarray(image.convert("L"), dtype=np.float32)
+    h, w = gray.shape
+    x0, y0, x1, y1 = box
+    patch = gray[int(y0 * h): max(int(y1 * h), int(y0 * h) + 1), int(x0 * w): max(int(x1 * w), int(x0 * w) + 1)]
+    return float((patch < 128).mean())
+
+
+@pytest.mark.parametrize("rotate", [0, 90, 180, 270])
+def test_word_boxes_sit_on_their_ink_in_rotated_pages(samples: Path, tmp_path: Path, rotate: int) -> None:
+    import pikepdf
+
+    source = samples / "revtex__apssamp.pdf"
+    rotated = tmp_path / "rotated.pdf"
+    with pikepdf.open(source) as pdf:
+        pdf.pages[0].Rotate = rotate
+        pdf.save(rotated)
+    with PdfReader(rotated, "id", dpi=100) as reader:
+        page = reader.page(1)
+        words = [w for w in page.words if len(w.text) >= 6]
+        image = page.image
+    if rotate in (90, 270):
+        assert image.size[0] > image.size[1]  # the page image is landscape now
+    inked = [_ink(image, (w.x0, w.y0, w.x1, w.y1)) for w in words]
+    assert np.median(inked) > 0.1  # boxes cover glyphs, not white space
+    moved = [_ink(image, (1 - w.x1, 1 - w.y1, 1 - w.x0, 1 - w.y0)) for w in words]  # wrong orientation
+    assert np.median(moved) < np.median(inked) / 2
+
+
+def test_scanned_page_goes_to_ocr(samples: Path) -> None:
+    path = samples / "ocrmypdf__linn_brochure_scan.pdf"
+    seen = []
+
+    def fake_ocr(page):  # records the call; the real engines are tested in test_ocr.py
+        seen.append(page.page_no)
+        return []
+
+    with PdfReader(path, "id", dpi=72, ocr=fake_ocr) as reader:
+        page = reader.page(1)
+        assert page.words == [] and page.words_source == "ocr"
+    assert seen == [1]
+    with PdfReader(path, "id", dpi=72) as reader:
+        page = reader.page(1)
+        assert sum(c.isalnum() for w in page.words for c in w.text) < MIN_TEXT_LAYER_CHARS
+        assert page.words_source == "none"
+
+
+def test_pdf2image_renders_the_same_page(samples: Path) -> None:
+    import shutil
+
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("poppler-utils (pdftoppm) is not installed")
+    path = samples / "tabula__census_table_12s0324.pdf"
+    with PdfReader(path, "id", dpi=60, renderer="pdf2image") as reader:
+        poppler = reader.page(1).image
+    with PdfReader(path, "id", dpi=60) as reader:
+        pdfium = reader.page(1).image
+    assert abs(poppler.size[0] - pdfium.size[0]) <= 1 and abs(poppler.size[1] - pdfium.size[1]) <= 1
+    coarse = (pdfium.size[0] // 6, pdfium.size[1] // 6)  # anti-aliasing differs; the layout must not
+    a = np.asarray(poppler.convert("L").resize(coarse), dtype=np.float32)
+    b = np.asarray(pdfium.convert("L").resize(coarse), dtype=np.float32)
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9

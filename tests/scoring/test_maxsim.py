@@ -1,0 +1,50 @@
+import importlib
+
+import numpy as np
+import pytest
+import torch
+
+from colretrieve.scoring import maxsim, maxsim_reference, pack
+
+impl = importlib.import_module("colretrieve.scoring.maxsim")  # the module; the package exports the function
+
+
+def _ragged(rng: np.random.Generator, n: int, dim: int, most: int, dtype=np.float32) -> list[np.ndarray]:
+    return [rng.standard_normal((int(rng.integers(1, most)), dim)).astype(dtype) for _ in range(n)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("block", [7, 1 << 24])  # tiny blocks split the page set many times
+def test_matches_float64_reference_on_ragged_pages(dtype, block, monkeypatch) -> None:
+    rng = np.random.default_rng(7)
+    pages = _ragged(rng, 40, 16, 60, dtype)
+    queries = _ragged(rng, 5, 16, 12)
+    monkeypatch.setattr(impl, "BLOCK_ENTRIES", block)
+    got = maxsim(queries, *pack(pages)).numpy()
+    expected = maxsim_reference(queries, [p.astype(np.float32) for p in pages])
+    assert got.shape == (5, 40)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_padded_and_ragged_pages_score_the_same() -> None:
+    """Zero padding would change MaxSim for negative similarities; packing must not pad."""
+    rng = np.random.default_rng(1)
+    pages = [np.abs(p) for p in _ragged(rng, 6, 8, 10)]
+    query = [-np.abs(rng.standard_normal((3, 8))).astype(np.float32)]  # every similarity < 0
+    width = max(len(p) for p in pages)
+    per_page = [maxsim(query, *pack([p]))[0, 0].item() for p in pages]
+    together = maxsim(query, *pack(pages))[0].tolist()
+    np.testing.assert_allclose(together, per_page, rtol=1e-6)
+    padded = [np.vstack([p, np.zeros((width - len(p), 8), np.float32)]) for p in pages]
+    assert not np.allclose(maxsim(query, *pack(padded))[0].numpy(), together)
+
+
+def test_empty_candidate_list() -> None:
+    flat, offsets = pack([])
+    assert maxsim([np.ones((2, 4), np.float32)], flat, offsets).shape == (1, 0)
+
+
+def test_query_order_is_kept() -> None:
+    page = [torch.eye(4)]
+    queries = [np.eye(4, dtype=np.float32)[:1], np.eye(4, dtype=np.float32)[:3]]
+    assert maxsim(queries, *pack(page))[:, 0].tolist() == [1.0, 3.0]
