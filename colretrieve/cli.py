@@ -60,10 +60,12 @@ def main() -> None:
               help="Rasteriser, for a new index.")
 @click.option("--ocr", type=click.Choice(["tesseract", "rapidocr", "none"]), default="tesseract",
               show_default=True, help="OCR for pages without a text layer, for a new index.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Pages per encoder step [default: the encoder's]; lower it to save memory.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
 def ingest(paths: tuple[Path, ...], index_dir: Path | None, encoder: str, dpi: int, renderer: str,
-           ocr: str, quiet: bool, as_json: bool) -> None:
+           ocr: str, batch_size: int | None, quiet: bool, as_json: bool) -> None:
     """Add the PDFs in PATHS (files or folders, searched recursively) to the index.
 
     Unchanged files are skipped and an interrupted run resumes. Exit status 1 if any file failed.
@@ -77,7 +79,7 @@ def ingest(paths: tuple[Path, ...], index_dir: Path | None, encoder: str, dpi: i
     else:
         idx = Index.create(directory, encoder, dpi=dpi, renderer=renderer, ocr=ocr)
     with idx:
-        report = idx.ingest(paths, progress=not quiet and not as_json,
+        report = idx.ingest(paths, progress=not quiet and not as_json, batch_size=batch_size,
                             echo=lambda line: click.echo(line, err=True))
     if as_json:
         click.echo(json.dumps({"documents": report.documents, "pages": report.pages,

@@ -173,14 +173,16 @@ class Index:
 
     # ---- ingest ----------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], *, progress: bool = False,
-               echo: Callable[[str], None] | None = None) -> IngestReport:
+               echo: Callable[[str], None] | None = None, batch_size: int | None = None) -> IngestReport:
         """Add the PDFs under `paths`; unchanged files are skipped, interrupted ones resumed.
 
         A bad file is reported through `echo` as one line (`skipped x.pdf: empty file`) and in
         the report; the other files go on. A document becomes visible to search only once all
-        its pages are stored.
+        its pages are stored. `batch_size` (pages per encoder step) trades speed for memory.
         """
         say = echo or (lambda line: None)
+        if batch_size is not None:
+            self.encoder.batch_size = batch_size
         report = IngestReport()
         started = time.perf_counter()
         jobs = self._plan(paths, report, say)
@@ -318,12 +320,13 @@ class Index:
         candidates
             Pages the single-vector prefilter passes on to MaxSim.
         """
-        query = self.encoder.encode_queries([text])[0]  # (n_tokens, dim)
         where = {**(filter or {}), "state": COMPLETE}
         if exact:
+            query = self.encoder.encode_queries([text])[0]  # (n_tokens, dim)
             ids, scores = self._score_all(query, where)
         else:
-            ids = self._store.prefilter(self._query_summary(text, query), candidates, where)
+            query, summary = self._encode_query(text)
+            ids = self._store.prefilter(summary, candidates, where)
             flat, offsets = pack(self._store.multivectors(ids))
             scores = maxsim([query], flat, offsets)[0].numpy() if ids else np.zeros(0)
         order = sorted(range(len(ids)), key=lambda j: (-scores[j], ids[j]))[:k]
@@ -333,10 +336,13 @@ class Index:
                     page_count=p["page_count"], text=p["text"], dpi=self.config.dpi)
                 for r, (j, p) in enumerate(zip(order, payloads))]
 
-    def _query_summary(self, text: str, query: np.ndarray) -> np.ndarray:
+    def _encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(n_tokens, dim) token vectors and the single vector the prefilter compares."""
         if self.config.prefilter == "native":
-            return self.encoder.embed_queries([text])[0]
-        return _pooled(query)
+            tokens, summaries = self.encoder.encode_queries_with_summary([text])
+            return tokens[0], summaries[0]
+        query = self.encoder.encode_queries([text])[0]
+        return query, _pooled(query)
 
     def _score_all(self, query: np.ndarray, where: Filter) -> tuple[list[str], np.ndarray]:
         ids: list[str] = []

@@ -92,6 +92,11 @@ class MultiVectorEncoder(ABC):
         """(n, summary_dim) single vectors for the prefilter; only for encoders with a summary."""
         raise NotImplementedError(f"encoder {self.name} has no single vector of its own")
 
+    def encode_queries_with_summary(self, texts: Sequence[str]) -> tuple[list[np.ndarray], np.ndarray]:
+        """Token vectors and single vectors together; encoders that get both from one forward
+        pass override this so a query costs one pass, not two."""
+        return self.encode_queries(texts), self.embed_queries(texts)
+
     def _check(self, vectors: np.ndarray) -> None:
         if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(vectors) == 0:
             raise ValueError(f"encoder {self.name}: expected (n>0, {self.dim}) vectors, got {vectors.shape}")

@@ -34,11 +34,11 @@ def load_pretrained(model_class: Any, path: Path, **kwargs: Any) -> Any:
         raise ColretrieveError(f"model folder {path} does not exist")
     model, info = model_class.from_pretrained(str(path), local_files_only=True,
                                               output_loading_info=True, **kwargs)
-    missing = info.get("missing_keys") or []
-    unexpected = info.get("unexpected_keys") or []
-    mismatched = info.get("mismatched_keys") or []
+    missing = sorted(map(str, info.get("missing_keys") or ()))
+    unexpected = sorted(map(str, info.get("unexpected_keys") or ()))
+    mismatched = sorted(map(str, info.get("mismatched_keys") or ()))
     if missing or unexpected or mismatched:
-        parts = [f"{label} {', '.join(map(str, keys[:3]))}{' ...' if len(keys) > 3 else ''}"
+        parts = [f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
                  for label, keys in (("missing", missing), ("unexpected", unexpected),
                                      ("mismatched", mismatched)) if keys]
         raise ColretrieveError(f"weights in {path} do not match the model: {'; '.join(parts)}")

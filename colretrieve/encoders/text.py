@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..documents.page import Page
-from .base import MultiVectorEncoder, PageVectors
+from .base import MultiVectorEncoder, PageVectors, l2_normalize
 from .loading import load_pretrained, pick_device
 
 #: BERT's positional limit is 512; all-MiniLM-L6-v2 was trained on 256-token inputs.
@@ -162,9 +162,11 @@ class TextGridEncoder(MultiVectorEncoder):
         return hidden.float().cpu(), enc  # (B, T, dim)
 
     def _encode_query_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
-        hidden, enc = self._query_states(texts)
+        return self._token_vectors(*self._query_states(texts))
+
+    def _token_vectors(self, hidden: torch.Tensor, enc: dict) -> list[np.ndarray]:
         out = []
-        for row in range(len(texts)):
+        for row in range(len(hidden)):
             ids = enc["input_ids"][row][enc["attention_mask"][row].bool()]
             keep = ~self._skip[ids]
             if not keep.any():  # a query of punctuation only still needs a vector
@@ -174,7 +176,18 @@ class TextGridEncoder(MultiVectorEncoder):
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Mean-pooled sentence embeddings, as all-MiniLM-L6-v2 was trained to produce them."""
-        hidden, enc = self._query_states(texts)
+        return self._pooled(*self._query_states(texts))
+
+    @staticmethod
+    def _pooled(hidden: torch.Tensor, enc: dict) -> np.ndarray:
         mask = enc["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
         pooled = (hidden * mask).sum(1) / mask.sum(1)  # (B, dim)
         return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+
+    def encode_queries_with_summary(self, texts: Sequence[str]) -> tuple[list[np.ndarray], np.ndarray]:
+        tokens, summaries = [], []
+        for start in range(0, len(texts), 32):
+            hidden, enc = self._query_states(texts[start : start + 32])
+            tokens += [l2_normalize(v) for v in self._token_vectors(hidden, enc)]
+            summaries.append(self._pooled(hidden, enc))
+        return tokens, np.concatenate(summaries)

@@ -1,0 +1,5 @@
+"""`python -m colretrieve` runs the CLI."""
+
+from .cli import main
+
+main()

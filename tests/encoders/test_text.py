@@ -1,0 +1,95 @@
+"""The offline default encoder, with the real all-MiniLM-L6-v2 weights."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from colretrieve.documents import Page, PdfReader, Word
+from colretrieve.encoders.loading import load_pretrained
+from colretrieve.encoders.text import bundled_minilm_dir
+from colretrieve.errors import ColretrieveError
+
+
+def _page(words: list[Word]) -> Page:
+    return Page(doc_id="d", path=Path("x.pdf"), page_no=1, page_count=1, width_pt=100, height_pt=100, dpi=72,
+                render_at=lambda dpi: None, _read_words=lambda page: words)
+
+
+def test_page_vectors_are_normalised_and_keep_their_cells(text_encoder, samples: Path) -> None:
+    path = samples / "revtex__apssamp.pdf"
+    with PdfReader(path, "id", dpi=72) as reader:
+        pages = [reader.page(1), reader.page(2)]
+        (first, second) = text_encoder.encode_pages(pages)
+        n_words = len(pages[0].words)
+    rows, cols = text_encoder.grid
+    for pv in (first, second):
+        assert pv.vectors.dtype == np.float32 and pv.vectors.shape[1] == text_encoder.dim == 384
+        np.testing.assert_allclose(np.linalg.norm(pv.vectors, axis=1), 1.0, atol=1e-5)
+        assert pv.cells.shape == (len(pv.vectors),) and 0 <= pv.cells.min() and pv.cells.max() < rows * cols
+        np.testing.assert_allclose(np.linalg.norm(pv.summary), 1.0, atol=1e-5)
+    assert len(first.vectors) >= n_words * 0.8  # about one vector per word piece, punctuation dropped
+    assert len(np.unique(first.cells)) > 100  # spread over the page, not piled in one cell
+
+
+def test_a_word_lands_in_the_cell_under_it(text_encoder) -> None:
+    # "zebra" alone at the bottom-right corner, "apple" at the top-left
+    words = [Word("apple", 0.0, 0.0, 0.05, 0.02), Word("zebra", 0.97, 0.97, 0.99, 0.99)]
+    (pv,) = text_encoder.encode_pages([_page(words)])
+    rows, cols = text_encoder.grid
+    assert pv.cells.tolist() == [0, rows * cols - 1]
+    query = text_encoder.encode_queries(["zebra"])[0]
+    assert int(np.argmax(pv.vectors @ query[0])) == 1
+
+
+def test_empty_page_gives_one_zero_vector(text_encoder) -> None:
+    (pv,) = text_encoder.encode_pages([_page([])])
+    assert pv.vectors.shape == (1, 384) and not pv.vectors.any()
+
+
+def test_long_page_is_windowed_not_truncated(text_encoder) -> None:
+    words = [Word(f"word{i % 50}", (i % 20) / 20, (i // 20) / 60, (i % 20) / 20 + 0.04, (i // 20) / 60 + 0.01)
+             for i in range(1200)]
+    (pv,) = text_encoder.encode_pages([_page(words)])
+    assert len(pv.vectors) > 1200  # every word kept, across several 256-token windows
+
+
+def test_queries_drop_specials_and_punctuation(text_encoder) -> None:
+    pieces = text_encoder.tokenizer.tokenize("What is MaxSim?")
+    assert pieces[-1] == "?"
+    (vectors,) = text_encoder.encode_queries(["What is MaxSim?"])
+    assert vectors.shape == (len(pieces) - 1, 384)  # no [CLS], [SEP] or "?"
+    (only,) = text_encoder.encode_queries(["?!"])
+    assert only.shape == (1, 384)
+
+
+def test_single_vector_is_the_sentence_transformers_embedding(text_encoder) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(bundled_minilm_dir()), device="cpu")
+    texts = ["late interaction retrieval of document pages", "census table of income by state"]
+    np.testing.assert_allclose(text_encoder.embed_queries(texts), reference.encode(texts), atol=1e-5)
+    words = [Word(w, 0.1 * i, 0.1, 0.1 * i + 0.05, 0.12) for i, w in enumerate(texts[1].split())]
+    (pv,) = text_encoder.encode_pages([_page(words)])
+    np.testing.assert_allclose(pv.summary, reference.encode(texts[1]), atol=1e-5)
+
+
+def test_partial_weights_are_refused(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+    from transformers import BertConfig, BertModel
+
+    tiny = BertModel(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                intermediate_size=32))
+    tiny.save_pretrained(tmp_path)
+    model = load_pretrained(BertModel, tmp_path)  # complete weights load
+    assert model.config.hidden_size == 16
+    weights = load_file(tmp_path / "model.safetensors")
+    dropped = next(k for k in weights if "encoder.layer.1" in k)
+    save_file({k: v for k, v in weights.items() if k != dropped}, tmp_path / "model.safetensors",
+              metadata={"format": "pt"})
+    with pytest.raises(ColretrieveError, match="missing"):
+        load_pretrained(BertModel, tmp_path)
+    with pytest.raises(ColretrieveError, match="does not exist"):
+        load_pretrained(BertModel, tmp_path / "nowhere")
+    assert torch.is_tensor(next(model.parameters()))
