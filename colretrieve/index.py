@@ -197,10 +197,11 @@ class Index:
             for job in jobs:
                 try:
                     self._ingest_document(job, bar)
-                except BadDocumentError as exc:
+                except Exception as exc:  # one bad file must not stop the others
+                    reason = exc.reason if isinstance(exc, BadDocumentError) else f"{type(exc).__name__}: {exc}"
                     self._store.delete({"doc_id": job.doc_id})
-                    report.failed.append((job.path, exc.reason))
-                    warn(f"skipped {job.path}: {exc.reason}")
+                    report.failed.append((job.path, reason))
+                    warn(f"skipped {job.path}: {reason}")
                     continue
                 report.documents += 1
                 report.pages += job.page_count - len(job.stored)
@@ -298,12 +299,19 @@ class Index:
             self._store.delete({"doc_id": sorted(old)})
 
     def _ocr_function(self) -> Callable[[Page], list] | None:
+        """Reads a scanned page; if the engine is missing, only the files that need it fail."""
         if self.config.ocr == "none":
             return None
         from .documents.ocr import OCR_DPI, get_ocr
 
-        engine = get_ocr(self.config.ocr)
-        return lambda page: engine.words(page.render_at(OCR_DPI))
+        def read(page: Page) -> list:
+            try:
+                engine = get_ocr(self.config.ocr)
+            except ColretrieveError as exc:
+                raise BadDocumentError(page.path, f"page {page.page_no} has no text layer and {exc}") from exc
+            return engine.words(page.render_at(OCR_DPI))
+
+        return read
 
     # ---- search ----------------------------------------------------------------------
     def search(self, text: str, k: int = 5, filter: Filter | None = None, *, exact: bool = False,
