@@ -18,6 +18,15 @@ def samples() -> Path:
 
 
 @pytest.fixture(scope="session")
+def dev_pdfs() -> Path:
+    """The development benchmark's PDFs (../shared beside the checkout, as in CI)."""
+    pdfs = DEV / "pdfs"
+    if not pdfs.is_dir():
+        pytest.skip(f"the dev benchmark is not at {pdfs}")
+    return pdfs
+
+
+@pytest.fixture(scope="session")
 def text_encoder():
     """The real all-MiniLM-L6-v2 encoder, loaded once (loading costs seconds)."""
     from colretrieve.encoders.text import TextGridEncoder

@@ -13,7 +13,6 @@ from PIL import Image, ImageDraw
 from colretrieve.documents.ocr import OCR_DPI, OcrUnavailableError, RapidOcr, TesseractOcr, _turn, _unturn, get_ocr
 from colretrieve.documents.page import Word
 
-PDFS = Path(__file__).resolve().parents[3] / "shared/bench/dev/pdfs"
 # Page 4 of the Lure manual: "MINIMUM SYSTEM REQUIREMENTS", one entry per platform.
 KNOWN = {"amiga", "atari", "640k", "memory", "required", "keyboard", "speaker"}
 # Words printed once on the page, with where they stand (x0, y0, x1, y1), read off the image.
@@ -25,8 +24,8 @@ def _key(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def page() -> Image.Image:
-    pdf = pdfium.PdfDocument(PDFS / "lure__manual_scanned.pdf")
+def page(dev_pdfs: Path) -> Image.Image:
+    pdf = pdfium.PdfDocument(dev_pdfs / "lure__manual_scanned.pdf")
     image = pdf[3].render(scale=OCR_DPI / 72).to_pil()
     pdf.close()
     return image
