@@ -94,7 +94,8 @@ def main() -> None:
                 words += len(found)
             scores = evaluate(texts, queries, qrels)
             rows.append({"engine": name, "dpi": args.dpi, "rotation": rotation,
-                         "s_per_page": round(seconds / len(pages), 2), "words_per_page": round(words / len(pages), 1),
+                         "s_per_page": round(seconds / len(pages), 2),
+                         "words_per_page": round(words / len(pages), 1),
                          "ndcg@5": round(scores["ndcg_cut_5"], 3), "recall@5": round(scores["recall_5"], 3)})
             print(rows[-1], file=sys.stderr, flush=True)
 

@@ -10,7 +10,15 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image, ImageDraw
 
-from colretrieve.documents.ocr import OCR_DPI, OcrUnavailableError, RapidOcr, TesseractOcr, _turn, _unturn, get_ocr
+from colretrieve.documents.ocr import (
+    OCR_DPI,
+    OcrUnavailableError,
+    RapidOcr,
+    TesseractOcr,
+    _turn,
+    _unturn,
+    get_ocr,
+)
 from colretrieve.documents.page import Word
 
 # Page 4 of the Lure manual: "MINIMUM SYSTEM REQUIREMENTS", one entry per platform.
