@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bm25s.stopwords import STOPWORDS_EN
 
 from ..documents.page import Page
 from .base import MultiVectorEncoder, PageVectors, l2_normalize
@@ -23,6 +24,12 @@ from .loading import load_pretrained, pick_device
 WINDOW_TOKENS = 256
 #: Tokens per forward step on the page side: bounds activation memory on any page mix.
 STEP_TOKENS = 16384
+#: Function words dropped from queries (Lucene's English stopwords plus question words and
+#: auxiliaries). Untrained for late interaction, their MiniLM vectors match any page about
+#: equally and only add noise: on the dev set, dropping them lifted MaxSim nDCG@5 by 1.6.
+QUERY_STOPWORDS = frozenset(STOPWORDS_EN) | {
+    "what", "which", "who", "whom", "whose", "how", "when", "where", "why",
+    "do", "does", "did", "has", "have", "had", "can", "could", "would", "should"}
 
 
 def bundled_minilm_dir() -> Path:
@@ -66,6 +73,11 @@ class TextGridEncoder(MultiVectorEncoder):
         self.batch_size = batch_size
         self.name = f"minilm-grid:{path.name if model_dir else 'all-MiniLM-L6-v2'}:{grid[0]}x{grid[1]}"
         self._skip = self._skippable_ids()
+        vocab = self.tokenizer.get_vocab()
+        self._continuation = torch.zeros(len(self.tokenizer), dtype=torch.bool)
+        self._continuation[[i for t, i in vocab.items() if t.startswith("##")]] = True
+        self._stopword = torch.zeros(len(self.tokenizer), dtype=torch.bool)
+        self._stopword[[vocab[w] for w in QUERY_STOPWORDS if w in vocab]] = True
 
     def _skippable_ids(self) -> torch.Tensor:
         """Mask over the vocabulary: special and punctuation-only tokens carry no content."""
@@ -168,7 +180,9 @@ class TextGridEncoder(MultiVectorEncoder):
         out = []
         for row in range(len(hidden)):
             ids = enc["input_ids"][row][enc["attention_mask"][row].bool()]
-            keep = ~self._skip[ids]
+            continues = torch.zeros_like(self._skip[ids])  # the next token continues this word
+            continues[:-1] = self._continuation[ids[1:]]
+            keep = ~self._skip[ids] & ~(self._stopword[ids] & ~continues)
             if not keep.any():  # a query of punctuation only still needs a vector
                 keep[0] = True
             out.append(hidden[row, : len(ids)][keep].numpy())

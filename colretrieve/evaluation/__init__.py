@@ -1,0 +1,1 @@
+"""Benchmark runs: datasets in the field's formats, pytrec_eval metrics, a runner."""
