@@ -28,6 +28,7 @@ class IndexConfig:
     dim: int = 0
     prefilter: str = "native"  # "native": the encoder's own single vector; "pooled": mean of multi-vectors
     single_dim: int = 0
+    scoring: str = "hybrid"  # "hybrid": IDF-weighted MaxSim + single vector + BM25; "maxsim": MaxSim alone
     dpi: int = 144
     renderer: str = "pdfium"
     ocr: str = "tesseract"

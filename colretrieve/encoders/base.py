@@ -97,6 +97,14 @@ class MultiVectorEncoder(ABC):
         pass override this so a query costs one pass, not two."""
         return self.encode_queries(texts), self.embed_queries(texts)
 
+    def query_terms(self, texts: Sequence[str]) -> list[list[int]]:
+        """Vocabulary id per query token vector; encoders with a text vocabulary implement it
+        (with `page_terms`), which enables IDF-weighted hybrid scoring."""
+        raise NotImplementedError(f"encoder {self.name} has no text vocabulary")
+
+    def page_terms(self, text: str) -> list[int]:
+        raise NotImplementedError(f"encoder {self.name} has no text vocabulary")
+
     def _check(self, vectors: np.ndarray) -> None:
         if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(vectors) == 0:
             raise ValueError(f"encoder {self.name}: expected (n>0, {self.dim}) vectors, got {vectors.shape}")

@@ -176,17 +176,33 @@ class TextGridEncoder(MultiVectorEncoder):
     def _encode_query_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
         return self._token_vectors(*self._query_states(texts))
 
+    def _kept(self, ids: torch.Tensor) -> torch.Tensor:
+        """Mask of the query tokens that carry content (the same rule for vectors and terms)."""
+        continues = torch.zeros_like(self._skip[ids])  # the next token continues this word
+        continues[:-1] = self._continuation[ids[1:]]
+        keep = ~self._skip[ids] & ~(self._stopword[ids] & ~continues)
+        if not keep.any():  # a query of punctuation only still needs a vector
+            keep[0] = True
+        return keep
+
     def _token_vectors(self, hidden: torch.Tensor, enc: dict) -> list[np.ndarray]:
         out = []
         for row in range(len(hidden)):
             ids = enc["input_ids"][row][enc["attention_mask"][row].bool()]
-            continues = torch.zeros_like(self._skip[ids])  # the next token continues this word
-            continues[:-1] = self._continuation[ids[1:]]
-            keep = ~self._skip[ids] & ~(self._stopword[ids] & ~continues)
-            if not keep.any():  # a query of punctuation only still needs a vector
-                keep[0] = True
-            out.append(hidden[row, : len(ids)][keep].numpy())
+            out.append(hidden[row, : len(ids)][self._kept(ids)].numpy())
         return out
+
+    def query_terms(self, texts: Sequence[str]) -> list[list[int]]:
+        """Vocabulary id of each token vector `encode_queries` returns, in the same order."""
+        out = []
+        for text in texts:
+            ids = torch.tensor(self.tokenizer(text, truncation=True, max_length=WINDOW_TOKENS)["input_ids"])
+            out.append(ids[self._kept(ids)].tolist())
+        return out
+
+    def page_terms(self, text: str) -> list[int]:
+        """Vocabulary ids of a page's text, for corpus statistics."""
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Mean-pooled sentence embeddings, as all-MiniLM-L6-v2 was trained to produce them."""

@@ -59,8 +59,10 @@ class Store(Protocol):
 
     def delete(self, filter: Filter) -> None: ...
 
-    def prefilter(self, vector: np.ndarray, k: int, filter: Filter | None = None) -> list[str]:
-        """Ids of the `k` best points by single-vector dot product, best first."""
+    def prefilter(self, vector: np.ndarray, k: int, filter: Filter | None = None,
+                  exact: bool = False) -> tuple[list[str], np.ndarray]:
+        """Ids of the `k` best points by single-vector dot product, best first, and their scores
+        (`exact`: no approximate index, every point compared)."""
 
     def multivectors(self, ids: Sequence[str]) -> list[np.ndarray]:
         """Each point's (n_vectors, dim) array, in the order of `ids`."""

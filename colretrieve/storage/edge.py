@@ -92,11 +92,13 @@ class EdgeStore:
     def delete(self, filter: Filter) -> None:
         self._shard.update(qe.UpdateOperation.delete_points_by_filter(to_edge_filter(filter)))
 
-    def prefilter(self, vector: np.ndarray, k: int, filter: Filter | None = None) -> list[str]:
+    def prefilter(self, vector: np.ndarray, k: int, filter: Filter | None = None,
+                  exact: bool = False) -> tuple[list[str], np.ndarray]:
         hits = self._shard.query(qe.QueryRequest(
             limit=k, query=qe.Query.Nearest(vector.astype(np.float32).tolist(), using=SINGLE),
-            filter=to_edge_filter(filter), with_payload=False, with_vector=False))
-        return [str(h.id) for h in hits]
+            filter=to_edge_filter(filter), with_payload=False, with_vector=False,
+            params=qe.SearchParams(exact=exact)))
+        return [str(h.id) for h in hits], np.array([h.score for h in hits], dtype=np.float32)
 
     def multivectors(self, ids: Sequence[str]) -> list[np.ndarray]:
         return [self._vectors.read(p[ROW], p[ROWS]) for p in self.payloads(ids, (ROW, ROWS))]

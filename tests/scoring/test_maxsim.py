@@ -39,6 +39,15 @@ def test_padded_and_ragged_pages_score_the_same() -> None:
     assert not np.allclose(maxsim(query, *pack(padded))[0].numpy(), together)
 
 
+def test_token_weights_scale_each_tokens_best_match() -> None:
+    rng = np.random.default_rng(5)
+    pages = _ragged(rng, 12, 8, 20)
+    queries = _ragged(rng, 3, 8, 6)
+    weights = [rng.uniform(0.1, 3.0, len(q)).astype(np.float32) for q in queries]
+    got = maxsim(queries, *pack(pages), weights=weights).numpy()
+    np.testing.assert_allclose(got, maxsim_reference(queries, pages, weights), rtol=1e-5, atol=1e-4)
+
+
 def test_empty_candidate_list() -> None:
     flat, offsets = pack([])
     assert maxsim([np.ones((2, 4), np.float32)], flat, offsets).shape == (1, 0)

@@ -45,9 +45,10 @@ def test_round_trip_filters_and_delete(store: EdgeStore, tmp_path: Path) -> None
         np.testing.assert_allclose(got, want.vectors, atol=1e-3)  # float16 on disk
     assert store.payloads(ids[:1], ["page", "n_vectors"]) == [{"page": 1, "n_vectors": len(a[0].vectors)}]
 
-    best = store.prefilter(b[1].summary, k=3)
+    best, scores = store.prefilter(b[1].summary, k=3)
     assert best[0] == b[1].id and len(best) == 3
-    assert set(store.prefilter(b[1].summary, k=10, filter={"doc_id": "a"})) == set(ids)
+    assert scores[0] == pytest.approx(1.0, abs=1e-5) and scores[0] >= scores[1] >= scores[2]
+    assert set(store.prefilter(b[1].summary, k=10, filter={"doc_id": "a"})[0]) == set(ids)
 
     store.delete({"doc_id": "a"})
     assert store.count() == 3
