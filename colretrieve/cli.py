@@ -144,3 +144,38 @@ def stats(index_dir: Path | None, as_json: bool) -> None:
     for key, value in info.items():
         shown = f"{value:,}" if isinstance(value, int) else value
         click.echo(f"{key.replace('_', ' '):<{width}}  {shown}")
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--encoder", "retriever", type=click.Choice(["default", "bm25"]), default="default", show_default=True,
+              help="The index's encoder, or BM25 over the same words.")
+@index_option
+@click.option("--exact", is_flag=True, help="Score every page, not only the prefilter's candidates.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write all metrics as JSON: {metadata, metrics: {dataset: {...}}, by_kind, ingest, latency_ms}.")
+def benchmark(dataset: Path, retriever: str, index_dir: Path | None, exact: bool, out: Path | None) -> None:
+    """Run a benchmark in the PDF-folder format (pdfs/, queries.jsonl, qrels.tsv) and print its metrics.
+
+    The corpus is ingested into --index (reused across runs: unchanged PDFs are skipped).
+    """
+    from .evaluation.datasets import load_dataset
+    from .evaluation.runner import run_benchmark
+
+    data = load_dataset(dataset)
+    results = run_benchmark(data, index_dir or default_index_dir(), retriever, exact=exact)
+    if out:
+        out.write_text(json.dumps(results, indent=2) + "\n")
+    metrics = results["metrics"][data.name]
+    click.echo(f"{data.name}: {len(data.queries)} queries, retriever {results['metadata']['encoder']}"
+               f"{' (exact)' if exact else ''}")
+    click.echo(f"{'':<14}" + "".join(f"{'@' + str(k):>8}" for k in (1, 3, 5, 10, 100)))
+    for name in ("ndcg", "recall", "map", "mrr", "precision"):
+        click.echo(f"{name:<14}" + "".join(f"{100 * metrics[f'{name}_at_{k}']:>8.1f}" for k in (1, 3, 5, 10, 100)))
+    if results["by_kind"]:
+        click.echo("\nnDCG@5 by query kind")
+        for kind, row in results["by_kind"].items():
+            click.echo(f"  {kind:<12}{row['queries']:>4} queries {100 * row['ndcg_at_5']:>7.1f}")
+    ingest, latency = results["ingest"], results["latency_ms"]
+    click.echo(f"\ningest: {ingest['pages']} new pages, {ingest['pages_per_second']} pages/s; "
+               f"query latency p50 {latency['p50']} ms, p95 {latency['p95']} ms")

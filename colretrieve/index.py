@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -375,10 +375,15 @@ class Index:
     def _corpus_lexicon(self) -> Lexicon:
         """BM25 and term statistics over every complete page's text, kept until the index changes."""
         if self._lexicon is None:
-            pages = [(pid, p.get("text", "")) for batch in self._store.scan({"state": COMPLETE}, fields=("text",))
-                     for pid, p, _ in batch]
+            pages = [(pid, p.get("text", "")) for pid, p in self.pages(("text",))]
             self._lexicon = Lexicon([pid for pid, _ in pages], [t for _, t in pages], self.encoder.page_terms)
         return self._lexicon
+
+    def pages(self, fields: Sequence[str] = HIT_FIELDS) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(point id, payload `fields`) of every searchable page, in store order."""
+        for batch in self._store.scan({"state": COMPLETE}, fields=fields):
+            for point, payload, _ in batch:
+                yield point, payload
 
     # ---- maintenance -----------------------------------------------------------------
     def delete(self, target: str | Path) -> int:
