@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,13 +202,13 @@ class Index:
         from tqdm.auto import tqdm
 
         with tqdm(total=total, unit="page", disable=not progress or total == 0, dynamic_ncols=True,
-                  desc="ingest") as bar:
+                  desc="ingest") as bar, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             def warn(line: str) -> None:
                 bar.write(line) if progress else say(line)
 
             for job in jobs:
                 try:
-                    self._ingest_document(job, bar)
+                    self._ingest_document(job, bar, pool)
                 except Exception as exc:  # one bad file must not stop the others
                     reason = exc.reason if isinstance(exc, BadDocumentError) else f"{type(exc).__name__}: {exc}"
                     self._store.delete({"doc_id": job.doc_id})
@@ -267,24 +268,29 @@ class Index:
             self._store.set_payload({"doc_id": doc_id}, {"path": str(path.resolve()), "file": path.name})
         return True
 
-    def _ingest_document(self, job: _Job, bar: Any) -> None:
+    def _ingest_document(self, job: _Job, bar: Any, pool: ThreadPoolExecutor) -> None:
         encoder = self.encoder
-        ocr = self._ocr_function()
+        from .documents.ocr import OCR_DPI
+
         with PdfReader(job.path, job.doc_id, dpi=self.config.dpi, renderer=self.config.renderer,
-                       ocr=ocr) as reader:
+                       ocr=self._ocr_function(), ocr_dpi=OCR_DPI) as reader:
             batch: list[Page] = []
             for page in reader.pages(skip=job.stored):
                 batch.append(page)
                 if len(batch) == encoder.batch_size:
-                    self._store_pages(batch, encoder.encode_pages(batch))
+                    self._encode_and_store(reader, batch, pool)
                     bar.update(len(batch))
                     batch = []
             if batch:
-                self._store_pages(batch, encoder.encode_pages(batch))
+                self._encode_and_store(reader, batch, pool)
                 bar.update(len(batch))
         self._store.set_payload({"doc_id": job.doc_id}, {"state": COMPLETE})  # the completion mark
         self._drop_older_versions(job)
         self._store.flush()
+
+    def _encode_and_store(self, reader: PdfReader, pages: Sequence[Page], pool: ThreadPoolExecutor) -> None:
+        reader.read_words(pages, pool)  # scans are OCRed side by side, one core each
+        self._store_pages(pages, self.encoder.encode_pages(pages))
 
     def _store_pages(self, pages: Sequence[Page], vectors: Sequence[PageVectors]) -> None:
         path = str(pages[0].path.resolve())
@@ -309,20 +315,14 @@ class Index:
         if old:
             self._store.delete({"doc_id": sorted(old)})
 
-    def _ocr_function(self) -> Callable[[Page], list] | None:
-        """Reads a scanned page; if the engine is missing, only the files that need it fail."""
+    def _ocr_function(self) -> Callable[[Any], list] | None:
+        """Reads a scanned page image; the engine loads on the first scan, so a missing engine
+        fails only the files that need it."""
         if self.config.ocr == "none":
             return None
-        from .documents.ocr import OCR_DPI, get_ocr
+        from .documents.ocr import get_ocr
 
-        def read(page: Page) -> list:
-            try:
-                engine = get_ocr(self.config.ocr)
-            except ColretrieveError as exc:
-                raise BadDocumentError(page.path, f"page {page.page_no} has no text layer and {exc}") from exc
-            return engine.words(page.render_at(OCR_DPI))
-
-        return read
+        return lambda image: get_ocr(self.config.ocr).words(image)
 
     # ---- search ----------------------------------------------------------------------
     def search(self, text: str, k: int = 5, filter: Filter | None = None, *, exact: bool = False,

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pypdfium2 as pdfium
 
-from ..errors import BadDocumentError
+from ..errors import BadDocumentError, ColretrieveError
 from .page import Page, Word
 from .render import renderer_for
 from .textlayer import text_layer_words
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: A text layer with fewer letters and digits than this is treated as absent (a scan, or
 #: a scan with a stray page number), and the page goes to OCR instead.
 MIN_TEXT_LAYER_CHARS = 20
 
-OcrFunction = Callable[[Page], list[Word]]
+#: Reads words from a rendered page image; raises ColretrieveError if it cannot run at all.
+OcrFunction = Callable[["Image.Image"], list[Word]]
 
 
 def _check_header(path: Path) -> None:
@@ -54,17 +59,20 @@ class PdfReader:
         Resolution of `Page.image`.
     renderer
         "pdfium" or "pdf2image".
-    ocr
-        Reads words from a page that has no usable text layer; None leaves such pages wordless.
+    ocr, ocr_dpi
+        Reads words from a page image rendered at `ocr_dpi` when the page has no usable text
+        layer; None leaves such pages wordless.
     """
 
     def __init__(self, path: Path, doc_id: str, *, dpi: int, renderer: str = "pdfium",
-                 ocr: OcrFunction | None = None) -> None:
+                 ocr: OcrFunction | None = None, ocr_dpi: int = 200) -> None:
         self.path = path
         self.doc_id = doc_id
         self.dpi = dpi
         self.renderer = renderer
         self._ocr = ocr
+        self._ocr_dpi = ocr_dpi
+        self._pages_out: dict[int, pdfium.PdfPage] = {}  # pages handed out and not yet released
         self._pdf = _open(path)
         self.page_count = len(self._pdf)
         if self.page_count == 0:
@@ -78,12 +86,20 @@ class PdfReader:
         self.close()
 
     def close(self) -> None:
+        for page_no in list(self._pages_out):
+            self._release(page_no)
         self._pdf.close()
+
+    def _release(self, page_no: int) -> None:
+        raw = self._pages_out.pop(page_no, None)
+        if raw is not None:
+            raw.close()
 
     def page(self, page_no: int) -> Page:
         """Page `page_no` (1-based); a page pdfium cannot load is a BadDocumentError."""
         try:
-            raw = self._pdf[page_no - 1]
+            raw = self._pages_out.get(page_no) or self._pdf[page_no - 1]
+            self._pages_out[page_no] = raw
             width, height = raw.get_size()
         except pdfium.PdfiumError as exc:
             raise BadDocumentError(self.path, f"page {page_no} cannot be read ({exc})") from exc
@@ -91,7 +107,7 @@ class PdfReader:
         return Page(
             doc_id=self.doc_id, path=self.path, page_no=page_no, page_count=self.page_count,
             width_pt=width, height_pt=height, dpi=self.dpi,
-            render_at=render, _read_words=lambda page: self._words(page, raw), _close=raw.close,
+            render_at=render, _read_words=self._words, _close=lambda: self._release(page_no),
         )
 
     def pages(self, skip: set[int] = frozenset()) -> Iterator[Page]:  # type: ignore[assignment]
@@ -100,13 +116,41 @@ class PdfReader:
             if page_no not in skip:
                 yield self.page(page_no)
 
-    def _words(self, page: Page, raw: pdfium.PdfPage) -> list[Word]:
-        words = text_layer_words(raw)
+    def read_words(self, pages: Sequence[Page], pool: ThreadPoolExecutor) -> None:
+        """Read the words of `pages` now, OCR running in `pool`'s threads.
+
+        pdfium is not thread-safe, so text layers and OCR images are read here, in turn; the
+        OCR engines (a Tesseract process, onnxruntime) then run side by side, one core each.
+        """
+        pending = []
+        for page in pages:
+            if page._words is None:
+                words, image = self._text_or_image(page)
+                if image is None:
+                    page._words = words
+                else:
+                    pending.append((page, pool.submit(self._recognize, page, image)))
+        for page, future in pending:
+            page._words = future.result()
+
+    def _words(self, page: Page) -> list[Word]:
+        words, image = self._text_or_image(page)
+        return words if image is None else self._recognize(page, image)
+
+    def _text_or_image(self, page: Page) -> tuple[list[Word], "Image.Image | None"]:
+        """The text layer's words if usable, else the image OCR must read (None without OCR)."""
+        words = text_layer_words(self._pages_out[page.page_no])
         if sum(ch.isalnum() for w in words for ch in w.text) >= MIN_TEXT_LAYER_CHARS:
             page.words_source = "text-layer"
-            return words
+            return words, None
         if self._ocr is None:
             page.words_source = "none"
-            return words
+            return words, None
         page.words_source = "ocr"
-        return self._ocr(page)
+        return [], page.render_at(self._ocr_dpi)
+
+    def _recognize(self, page: Page, image: "Image.Image") -> list[Word]:
+        try:
+            return self._ocr(image)  # type: ignore[misc]
+        except ColretrieveError as exc:
+            raise BadDocumentError(self.path, f"page {page.page_no} has no text layer and {exc}") from exc

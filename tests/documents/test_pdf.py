@@ -3,9 +3,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from colretrieve.documents import PdfReader, content_hash
+from colretrieve.documents import PdfReader, Word, content_hash
 from colretrieve.documents.pdf import MIN_TEXT_LAYER_CHARS
-from colretrieve.errors import BadDocumentError
+from colretrieve.errors import BadDocumentError, ColretrieveError
 
 
 @pytest.mark.parametrize(("name", "reason"), [
@@ -68,17 +68,31 @@ def test_word_boxes_sit_on_their_ink_in_rotated_pages(samples: Path, tmp_path: P
 
 
 def test_scanned_page_goes_to_ocr(samples: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
     path = samples / "ocrmypdf__linn_brochure_scan.pdf"
     seen = []
 
-    def fake_ocr(page):  # records the call; the real engines are tested in test_ocr.py
-        seen.append(page.page_no)
-        return []
+    def recording_ocr(image):  # records what it is given; the real engines are tested in test_ocr.py
+        seen.append(image.size)
+        return [Word("Linn", 0.1, 0.1, 0.2, 0.12)]
 
-    with PdfReader(path, "id", dpi=72, ocr=fake_ocr) as reader:
+    with PdfReader(path, "id", dpi=72, ocr=recording_ocr, ocr_dpi=100) as reader:
         page = reader.page(1)
-        assert page.words == [] and page.words_source == "ocr"
-    assert seen == [1]
+        assert page.text == "Linn" and page.words_source == "ocr"
+        again = reader.page(1)
+        with ThreadPoolExecutor(2) as pool:
+            reader.read_words([again], pool)
+        assert again._words == page.words
+    expected = (round(page.width_pt * 100 / 72), round(page.height_pt * 100 / 72))
+    assert seen == [expected, expected]  # rendered at the OCR dpi, not the page dpi
+
+    def missing_engine(image):
+        raise ColretrieveError("Tesseract OCR needs the tesseract program: apt-get install tesseract-ocr")
+
+    with PdfReader(path, "id", dpi=72, ocr=missing_engine) as reader:
+        with pytest.raises(BadDocumentError, match="page 1 has no text layer and Tesseract OCR needs"):
+            reader.page(1).words
     with PdfReader(path, "id", dpi=72) as reader:
         page = reader.page(1)
         assert sum(c.isalnum() for w in page.words for c in w.text) < MIN_TEXT_LAYER_CHARS
