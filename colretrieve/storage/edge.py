@@ -53,10 +53,11 @@ class EdgeStore:
         config = qe.EdgeConfig(vectors={
             # Vectors arrive L2-normalised, so Dot is cosine without a second normalisation;
             # float16 halves the bytes read per query, MaxSim accumulates in float32.
+            # Cold: colretrieve scores from its own memory map, so Qdrant's copy need not sit in RAM.
             MULTI: qe.EdgeVectorParams(
                 size=schema.multi_dim, distance=qe.Distance.Dot,
                 multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
-                datatype=qe.VectorStorageDatatype.Float16),
+                datatype=qe.VectorStorageDatatype.Float16, memory=qe.Memory.Cold),
             SINGLE: qe.EdgeVectorParams(size=schema.single_dim, distance=qe.Distance.Dot),
         })
         path.mkdir(parents=True, exist_ok=True)
