@@ -1,7 +1,6 @@
 """Index end to end on the sample PDFs: real PDFs, real qdrant-edge, real MiniLM, real OCR."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
