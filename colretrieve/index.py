@@ -131,11 +131,7 @@ class Index:
             if prefilter == "native" and model.summary_dim is None:
                 raise ColretrieveError(f"encoder {model.name} has no single vector of its own; "
                                        "use prefilter='pooled'")
-            try:
-                model.query_terms(["probe"])
-                scoring = "hybrid"
-            except NotImplementedError:  # no text vocabulary: MaxSim alone
-                scoring = "maxsim"
+            scoring = "hybrid" if model.has_vocabulary else "maxsim"  # hybrid needs a text vocabulary
             config = IndexConfig(encoder=encoder, encoder_options=encoder_options, encoder_id=model.name,
                                  dim=model.dim, prefilter=prefilter, scoring=scoring,
                                  single_dim=model.summary_dim if prefilter == "native" else model.dim,

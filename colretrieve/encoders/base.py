@@ -67,6 +67,9 @@ class MultiVectorEncoder(ABC):
     batch_size: int = 8
     #: Width of `PageVectors.summary` when the encoder has its own single vector, else None.
     summary_dim: int | None = None
+    #: True when the encoder implements `query_terms` and `page_terms` (a text vocabulary),
+    #: which enables IDF-weighted hybrid scoring.
+    has_vocabulary: bool = False
 
     def encode_pages(self, pages: Sequence[Page]) -> list[PageVectors]:
         out: list[PageVectors] = []
@@ -98,8 +101,7 @@ class MultiVectorEncoder(ABC):
         return self.encode_queries(texts), self.embed_queries(texts)
 
     def query_terms(self, texts: Sequence[str]) -> list[list[int]]:
-        """Vocabulary id per query token vector; encoders with a text vocabulary implement it
-        (with `page_terms`), which enables IDF-weighted hybrid scoring."""
+        """Vocabulary id per query token vector (encoders with `has_vocabulary`)."""
         raise NotImplementedError(f"encoder {self.name} has no text vocabulary")
 
     def page_terms(self, text: str) -> list[int]:

@@ -58,6 +58,8 @@ class TextGridEncoder(MultiVectorEncoder):
         "auto", "cpu", "cuda" or "mps".
     """
 
+    has_vocabulary = True
+
     def __init__(self, model_dir: str | Path | None = None, grid: tuple[int, int] = (32, 32),
                  device: str = "auto", batch_size: int = 16) -> None:
         from transformers import AutoModel, AutoTokenizer
