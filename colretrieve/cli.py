@@ -47,7 +47,7 @@ class _Group(click.Group):
 @click.group(cls=_Group)
 @click.version_option(package_name="colretrieve")
 def main() -> None:
-    """Page retrieval over PDFs with late interaction (ColPali-style MaxSim)."""
+    """Page retrieval over PDFs and page images with late interaction (ColPali-style MaxSim)."""
 
 
 @main.command()
@@ -60,13 +60,17 @@ def main() -> None:
               help="Rasteriser, for a new index.")
 @click.option("--ocr", type=click.Choice(["tesseract", "rapidocr", "none"]), default="tesseract",
               show_default=True, help="OCR for pages without a text layer, for a new index.")
+@click.option("--images", is_flag=True,
+              help="Also take image files in folders (PNG, JPEG, TIFF, WebP, BMP, GIF) as pages, read by OCR.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Pages per encoder step [default: the encoder's]; lower it to save memory.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
 def ingest(paths: tuple[Path, ...], index_dir: Path | None, encoder: str, dpi: int, renderer: str,
-           ocr: str, batch_size: int | None, quiet: bool, as_json: bool) -> None:
+           ocr: str, images: bool, batch_size: int | None, quiet: bool, as_json: bool) -> None:
     """Add the PDFs in PATHS (files or folders, searched recursively) to the index.
+
+    Image files named in PATHS are pages too; --images also takes those found in folders.
 
     Unchanged files are skipped and an interrupted run resumes. Exit status 1 if any file failed.
     """
@@ -79,7 +83,7 @@ def ingest(paths: tuple[Path, ...], index_dir: Path | None, encoder: str, dpi: i
     else:
         idx = Index.create(directory, encoder, dpi=dpi, renderer=renderer, ocr=ocr)
     with idx:
-        report = idx.ingest(paths, progress=not quiet and not as_json, batch_size=batch_size,
+        report = idx.ingest(paths, images=images, progress=not quiet and not as_json, batch_size=batch_size,
                             echo=lambda line: click.echo(line, err=True))
     if as_json:
         click.echo(json.dumps({"documents": report.documents, "pages": report.pages,
@@ -147,7 +151,7 @@ def stats(index_dir: Path | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
 @click.option("--encoder", "retriever", type=click.Choice(["default", "bm25"]), default="default", show_default=True,
               help="The index's encoder, or BM25 over the same words.")
 @index_option
@@ -155,15 +159,19 @@ def stats(index_dir: Path | None, as_json: bool) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write all metrics as JSON: {metadata, metrics: {dataset: {...}}, by_kind, ingest, latency_ms}.")
 def benchmark(dataset: Path, retriever: str, index_dir: Path | None, exact: bool, out: Path | None) -> None:
-    """Run a benchmark in the PDF-folder format (pdfs/, queries.jsonl, qrels.tsv) and print its metrics.
+    """Run the benchmark at DATASET and print its metrics.
 
-    The corpus is ingested into --index (reused across runs: unchanged PDFs are skipped).
+    DATASET is a PDF folder (pdfs/, queries.jsonl, qrels.tsv), a ViDoRe v2/v3 dataset (corpus/,
+    queries/, qrels/ of parquet or arrow files) or ViDoRe v1 parquet/arrow files, all local.
+    The corpus is ingested into --index (reused across runs: unchanged files are skipped);
+    ViDoRe page images are written once to its corpus/ folder.
     """
     from .evaluation.datasets import load_dataset
     from .evaluation.runner import run_benchmark
 
-    data = load_dataset(dataset)
-    results = run_benchmark(data, index_dir or default_index_dir(), retriever, exact=exact)
+    directory = index_dir or default_index_dir()
+    data = load_dataset(dataset, corpus_dir=directory / "corpus")
+    results = run_benchmark(data, directory, retriever, exact=exact)
     if out:
         out.write_text(json.dumps(results, indent=2) + "\n")
     metrics = results["metrics"][data.name]

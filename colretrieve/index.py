@@ -6,8 +6,8 @@ import os
 import re
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .config import CONFIG_FILE, IndexConfig
-from .documents import Page, PdfReader, content_hash, discover_pdfs
+from .documents import (
+    DocumentReader,
+    Page,
+    content_hash,
+    discover_documents,
+    open_document,
+)
 from .encoders import DEFAULT_ENCODER, MultiVectorEncoder, PageVectors, load_encoder
 from .errors import BadDocumentError, ColretrieveError, IndexConfigError
 from .lock import IndexLock
@@ -47,7 +53,7 @@ def default_index_dir() -> Path:
 
 @dataclass
 class Hit:
-    """One ranked page. `image()` re-renders it from the source PDF: images are never stored."""
+    """One ranked page. `image()` re-renders it from the source file: images are never stored."""
 
     rank: int
     score: float
@@ -61,10 +67,10 @@ class Hit:
     def image(self, dpi: int | None = None) -> "Image.Image":
         path = Path(self.path)
         if not path.is_file():
-            raise ColretrieveError(f"{path}: the source PDF of this hit is gone")
+            raise ColretrieveError(f"{path}: the source file of this hit is gone")
         if content_hash(path) != self.doc_id:
             raise ColretrieveError(f"{path}: changed since it was ingested; re-ingest it")
-        with PdfReader(path, self.doc_id, dpi=dpi or self.dpi) as reader:
+        with open_document(path, self.doc_id, dpi=dpi or self.dpi) as reader:
             page = reader.page(self.page)
             image = page.image
             page.release()
@@ -99,7 +105,7 @@ class _Job:
 
 
 class Index:
-    """A directory of indexed PDF pages. Create with `Index.create`, reopen with `Index.open`.
+    """A directory of indexed pages of PDFs (and images). Create with `Index.create`, reopen with `Index.open`.
 
     One process holds an index at a time (it takes DIR/LOCK); use it as a context manager or
     call `close()` so the next process can open it.
@@ -179,9 +185,12 @@ class Index:
         return self._encoder
 
     # ---- ingest ----------------------------------------------------------------------
-    def ingest(self, paths: Iterable[str | Path], *, progress: bool = False,
+    def ingest(self, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
                echo: Callable[[str], None] | None = None, batch_size: int | None = None) -> IngestReport:
-        """Add the PDFs under `paths`; unchanged files are skipped, interrupted ones resumed.
+        """Add the documents under `paths`; unchanged files are skipped, interrupted ones resumed.
+
+        With `images`, image files in folders (PNG, JPEG, TIFF, WebP, BMP, GIF) are pages too;
+        image files named directly in `paths` are always taken.
 
         A bad file is reported through `echo` as one line (`skipped x.pdf: empty file`) and in
         the report; the other files go on. A document becomes visible to search only once all
@@ -193,7 +202,7 @@ class Index:
             self.encoder.batch_size = batch_size
         report = IngestReport()
         started = time.perf_counter()
-        jobs = self._plan(paths, report, say)
+        jobs = self._plan(paths, images, report, say)
         total = sum(job.page_count - len(job.stored) for job in jobs)
         from tqdm.auto import tqdm
 
@@ -216,12 +225,13 @@ class Index:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _plan(self, paths: Iterable[str | Path], report: IngestReport, say: Callable[[str], None]) -> list[_Job]:
+    def _plan(self, paths: Iterable[str | Path], images: bool, report: IngestReport,
+              say: Callable[[str], None]) -> list[_Job]:
         """Hash and open every file once, up front: bad files are reported before the long part,
         and the progress bar knows the total."""
         jobs: list[_Job] = []
         planned: dict[str, Path] = {}
-        for path in self._discover(paths, report, say):
+        for path in self._discover(paths, images, report, say):
             try:
                 doc_id = content_hash(path)
                 if doc_id in planned:
@@ -230,7 +240,7 @@ class Index:
                 if self._is_complete(doc_id, path):
                     report.unchanged += 1
                     continue
-                with PdfReader(path, doc_id, dpi=self.config.dpi) as reader:
+                with open_document(path, doc_id, dpi=self.config.dpi) as reader:
                     page_count = reader.page_count
             except BadDocumentError as exc:
                 report.failed.append((path, exc.reason))
@@ -246,10 +256,11 @@ class Index:
             jobs.append(_Job(path, doc_id, page_count, stored))
         return jobs
 
-    def _discover(self, paths: Iterable[str | Path], report: IngestReport, say: Callable[[str], None]):
+    def _discover(self, paths: Iterable[str | Path], images: bool, report: IngestReport,
+                  say: Callable[[str], None]) -> Iterator[Path]:
         for raw in paths:
             try:
-                yield from discover_pdfs([raw])
+                yield from discover_documents([raw], images)
             except FileNotFoundError:
                 report.failed.append((Path(raw), "no such file or directory"))
                 say(f"skipped {raw}: no such file or directory")
@@ -268,8 +279,8 @@ class Index:
         encoder = self.encoder
         from .documents.ocr import OCR_DPI
 
-        with PdfReader(job.path, job.doc_id, dpi=self.config.dpi, renderer=self.config.renderer,
-                       ocr=self._ocr_function(), ocr_dpi=OCR_DPI) as reader:
+        with open_document(job.path, job.doc_id, dpi=self.config.dpi, renderer=self.config.renderer,
+                           ocr=self._ocr_function(), ocr_dpi=OCR_DPI) as reader:
             batch: list[Page] = []
             for page in reader.pages(skip=job.stored):
                 batch.append(page)
@@ -284,7 +295,7 @@ class Index:
         self._drop_older_versions(job)
         self._store.flush()
 
-    def _encode_and_store(self, reader: PdfReader, pages: Sequence[Page], pool: ThreadPoolExecutor) -> None:
+    def _encode_and_store(self, reader: DocumentReader, pages: Sequence[Page], pool: ThreadPoolExecutor) -> None:
         reader.read_words(pages, pool)  # scans are OCRed side by side, one core each
         self._store_pages(pages, self.encoder.encode_pages(pages))
 

@@ -71,3 +71,30 @@ def bad_pdfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "x.pdf").write_bytes(b"")
     (folder / "y.pdf").write_text("hello, I am a text file\n")
     return folder
+
+
+#: Sample pages turned into images (as scanners and the ViDoRe corpora deliver them), with a
+#: question each page answers.
+IMAGE_PAGES = {
+    "pca": ("hsaur3__pca.pdf", 8, "barplot showing the variances of the principal components"),
+    "form": ("pikepdf__dd_form_293.pdf", 2, "why should the review board grant the requested change of discharge"),
+    "paper": ("revtex__apssamp.pdf", 1, "manuscript title with a forced linebreak, authors and institutions"),
+}
+
+
+@pytest.fixture(scope="session")
+def page_pngs() -> dict[str, bytes]:
+    """PNG bytes of the IMAGE_PAGES, rendered at 100 dpi (Tesseract reads them in ~2 s each)."""
+    import io
+
+    from colretrieve.documents import PdfReader
+
+    pngs = {}
+    for key, (file, page_no, _) in IMAGE_PAGES.items():
+        with PdfReader(SAMPLES / file, "sample", dpi=100) as reader:
+            page = reader.page(page_no)
+            buffer = io.BytesIO()
+            page.image.save(buffer, "PNG")
+            page.release()
+        pngs[key] = buffer.getvalue()
+    return pngs

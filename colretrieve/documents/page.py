@@ -1,4 +1,4 @@
-"""The unit every encoder consumes: one PDF page, rendered and read lazily."""
+"""The unit every encoder consumes: one document page, rendered and read lazily."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class Word:
 
 @dataclass
 class Page:
-    """One page of one PDF; `image` and `words` are produced on first use and cached.
+    """One page of one document; `image` and `words` are produced on first use and cached.
 
     Rendering is the expensive part of ingest, so it happens only when an encoder asks.
     """

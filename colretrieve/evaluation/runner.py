@@ -5,10 +5,9 @@ from __future__ import annotations
 import statistics
 import time
 from collections import defaultdict
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
-
-from importlib.metadata import version
 
 from ..config import CONFIG_FILE
 from ..index import Index
@@ -23,13 +22,13 @@ DEPTH = 100
 def run_benchmark(dataset: Dataset, index_dir: Path, retriever: str = "default", exact: bool = False) -> dict[str, Any]:
     """Results as `{"metadata": {...}, "metrics": {dataset: {...}}, "by_kind": ..., "ingest": ..., "latency": ...}`.
 
-    The index at `index_dir` is reused when it exists (unchanged PDFs are skipped), so runs
+    The index at `index_dir` is reused when it exists (unchanged files are skipped), so runs
     of several retrievers over one corpus encode it once. `bm25` ranks with BM25 over the
     same stored words the default encoder reads.
     """
     index = Index.open(index_dir) if (index_dir / CONFIG_FILE).exists() else Index.create(index_dir)
     with index:
-        report = index.ingest([dataset.pdfs])
+        report = index.ingest([dataset.documents], images=dataset.images is not None)
         if report.failed:
             raise RuntimeError(f"{len(report.failed)} corpus files failed: {report.failed[0]}")
         ranking, latency = _rank(index, dataset, retriever, exact)
@@ -40,7 +39,7 @@ def run_benchmark(dataset: Dataset, index_dir: Path, retriever: str = "default",
         kinds[kind].append(query_id)
     return {
         "metadata": {"retriever": retriever, "encoder": encoder if retriever == "default" else "bm25",
-                     "exact": exact, "dataset": str(dataset.pdfs.parent), "queries": len(dataset.queries),
+                     "exact": exact, "dataset": dataset.name, "queries": len(dataset.queries),
                      "primary_metric": PRIMARY_METRIC, "colretrieve": version("colretrieve")},
         "metrics": {dataset.name: mean(per_query)},
         "by_kind": {kind: {"queries": len(ids), **mean(per_query, ids)} for kind, ids in sorted(kinds.items())},
@@ -55,7 +54,7 @@ def _rank(index: Index, dataset: Dataset, retriever: str, exact: bool) -> tuple[
     ranking: dict[str, list[str]] = {}
     latency: list[float] = []
     if retriever == "bm25":
-        pages = [(f"{p['file']}#{p['page']}", p["text"]) for _, p in index.pages(("file", "page", "text"))]
+        pages = [(dataset.corpus_id(p["file"], p["page"]), p["text"]) for _, p in index.pages(("file", "page", "text"))]
         bm25 = Bm25([cid for cid, _ in pages], [text for _, text in pages])
     elif retriever != "default":
         raise ValueError(f"unknown retriever {retriever!r}: expected one of {', '.join(RETRIEVERS)}")
@@ -64,6 +63,7 @@ def _rank(index: Index, dataset: Dataset, retriever: str, exact: bool) -> tuple[
         if retriever == "bm25":
             ranking[query_id] = [cid for cid, _ in bm25.search(text, DEPTH)]
         else:
-            ranking[query_id] = [f"{Path(h.path).name}#{h.page}" for h in index.search(text, k=DEPTH, exact=exact)]
+            hits = index.search(text, k=DEPTH, exact=exact)
+            ranking[query_id] = [dataset.corpus_id(Path(h.path).name, h.page) for h in hits]
         latency.append(time.perf_counter() - started)
     return ranking, latency

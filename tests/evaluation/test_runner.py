@@ -59,5 +59,5 @@ def test_cli_writes_results_json(dataset: Path, index_copy: Path, tmp_path: Path
 
 
 def test_not_a_benchmark_folder(tmp_path: Path) -> None:
-    with pytest.raises(ColretrieveError, match="missing pdfs, queries.jsonl, qrels.tsv"):
+    with pytest.raises(ColretrieveError, match="not a benchmark: expected a PDF folder"):
         load_dataset(tmp_path)
