@@ -11,9 +11,15 @@ import click
 
 from .config import CONFIG_FILE
 from .documents.render import RENDERERS
-from .encoders import DEFAULT_ENCODER, ENCODERS
+from .encoders import DEFAULT_ENCODER
 from .errors import ColretrieveError
-from .index import DEFAULT_CANDIDATES, DEFAULT_INDEX_DIR, INDEX_ENV, Index, default_index_dir
+from .index import (
+    DEFAULT_CANDIDATES,
+    DEFAULT_INDEX_DIR,
+    INDEX_ENV,
+    Index,
+    default_index_dir,
+)
 
 index_option = click.option(
     "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -44,6 +50,10 @@ class _Group(click.Group):
             _fail(str(exc))
 
 
+device_option = click.option("--device", default="auto", show_default=True,
+                             help="Where models run: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps.")
+
+
 @click.group(cls=_Group)
 @click.version_option(package_name="colretrieve")
 def main() -> None:
@@ -53,8 +63,14 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @index_option
-@click.option("--encoder", type=click.Choice(ENCODERS), default=DEFAULT_ENCODER, show_default=True,
-              help="Page encoder, for a new index.")
+@click.option("--encoder", default=DEFAULT_ENCODER, show_default=True, metavar="NAME",
+              help="Page encoder, for a new index: 'text' (offline default) or a ColPali/ColQwen2/ColModernVBert "
+                   "hub id or model folder.")
+@click.option("--prefilter", default=None, metavar="NAME",
+              help="Single-vector prefilter, for a new index: 'native' (the encoder's own; default where it has "
+                   "one), 'pooled' (mean of the page's vectors; default otherwise) or a CLIP/SigLIP hub id or folder.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="ColQwen2: largest page image in pixels before scaling down, for a new index (fewer: less memory).")
 @click.option("--dpi", type=int, default=144, show_default=True, help="Render resolution, for a new index.")
 @click.option("--renderer", type=click.Choice(RENDERERS), default="pdfium", show_default=True,
               help="Rasteriser, for a new index.")
@@ -64,10 +80,12 @@ def main() -> None:
               help="Also take image files in folders (PNG, JPEG, TIFF, WebP, BMP, GIF) as pages, read by OCR.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Pages per encoder step [default: the encoder's]; lower it to save memory.")
+@device_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
-def ingest(paths: tuple[Path, ...], index_dir: Path | None, encoder: str, dpi: int, renderer: str,
-           ocr: str, images: bool, batch_size: int | None, quiet: bool, as_json: bool) -> None:
+def ingest(paths: tuple[Path, ...], index_dir: Path | None, encoder: str, prefilter: str | None,
+           max_pixels: int | None, dpi: int, renderer: str, ocr: str, images: bool, batch_size: int | None,
+           device: str, quiet: bool, as_json: bool) -> None:
     """Add the PDFs in PATHS (files or folders, searched recursively) to the index.
 
     Image files named in PATHS are pages too; --images also takes those found in folders.
@@ -76,12 +94,14 @@ def ingest(paths: tuple[Path, ...], index_dir: Path | None, encoder: str, dpi: i
     """
     directory = index_dir or default_index_dir()
     if (directory / CONFIG_FILE).exists():
-        idx = Index.open(directory)
+        idx = Index.open(directory, device=device)
         if encoder != idx.config.encoder:
             idx.close()
             _fail(f"index {directory} uses encoder {idx.config.encoder!r}, not {encoder!r}")
     else:
-        idx = Index.create(directory, encoder, dpi=dpi, renderer=renderer, ocr=ocr)
+        options = {"max_pixels": max_pixels} if max_pixels else {}
+        idx = Index.create(directory, encoder, dpi=dpi, renderer=renderer, ocr=ocr, prefilter=prefilter,
+                           device=device, **options)
     with idx:
         report = idx.ingest(paths, images=images, progress=not quiet and not as_json, batch_size=batch_size,
                             echo=lambda line: click.echo(line, err=True))
@@ -105,13 +125,20 @@ def ingest(paths: tuple[Path, ...], index_dir: Path | None, encoder: str, dpi: i
 @click.option("--candidates", type=click.IntRange(min=1), default=DEFAULT_CANDIDATES, show_default=True,
               help="Pages the prefilter passes to MaxSim.")
 @click.option("--file", "file_name", default=None, help="Only pages of PDFs with this file name.")
+@click.option("--maps", "maps_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write a similarity-map PNG per hit into this folder: where on the page the query matched.")
+@click.option("--maps-per-token", is_flag=True, help="With --maps, also one map per query token.")
+@device_option
 @json_option
 def query(text: str, index_dir: Path | None, k: int, exact: bool, candidates: int, file_name: str | None,
-          as_json: bool) -> None:
+          maps_dir: Path | None, maps_per_token: bool, device: str, as_json: bool) -> None:
     """Print the K pages that best answer TEXT."""
-    with Index.open(index_dir or default_index_dir()) as idx:
+    with Index.open(index_dir or default_index_dir(), device=device) as idx:
         hits = idx.search(text, k=k, exact=exact, candidates=candidates,
                           filter={"file": file_name} if file_name else None)
+        maps = idx.similarity_maps(text, hits, maps_dir, per_token=maps_per_token) if maps_dir else []
+    for path in maps:
+        click.echo(f"map: {path}", err=True)
     if as_json:
         for hit in hits:
             click.echo(json.dumps(hit.to_dict(), ensure_ascii=False))

@@ -26,7 +26,9 @@ class IndexConfig:
     encoder_options: dict[str, Any] = field(default_factory=dict)
     encoder_id: str = ""
     dim: int = 0
-    prefilter: str = "native"  # "native": the encoder's own single vector; "pooled": mean of multi-vectors
+    #: "native": the encoder's own single vector; "pooled": mean of multi-vectors; else a CLIP/SigLIP model
+    prefilter: str = "native"
+    prefilter_id: str = ""
     single_dim: int = 0
     scoring: str = "hybrid"  # "hybrid": IDF-weighted MaxSim + single vector + BM25; "maxsim": MaxSim alone
     dpi: int = 144

@@ -22,7 +22,14 @@ from .documents import (
     discover_documents,
     open_document,
 )
-from .encoders import DEFAULT_ENCODER, MultiVectorEncoder, PageVectors, load_encoder
+from .encoders import (
+    BUILTIN_PREFILTERS,
+    DEFAULT_ENCODER,
+    MultiVectorEncoder,
+    PageVectors,
+    load_encoder,
+    load_prefilter,
+)
 from .errors import BadDocumentError, ColretrieveError, IndexConfigError
 from .lock import IndexLock
 from .scoring import maxsim, pack
@@ -112,20 +119,29 @@ class Index:
     """
 
     def __init__(self, directory: Path, config: IndexConfig, store: EdgeStore, lock: IndexLock,
-                 encoder: MultiVectorEncoder | None = None) -> None:
+                 encoder: MultiVectorEncoder | None = None, prefilter: Any = None, device: str = "auto") -> None:
         self.directory = directory
         self.config = config
         self._store = store
         self._lock = lock
         self._encoder = encoder
+        self._prefilter = prefilter
+        self._device = device
         self._lexicon: Lexicon | None = None  # built on the first hybrid search, dropped on change
 
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
     def create(cls, directory: str | Path, encoder: str = DEFAULT_ENCODER, *, dpi: int = 144,
-               renderer: str = "pdfium", ocr: str = "tesseract", prefilter: str = "native",
-               **encoder_options: Any) -> "Index":
-        """A new, empty index at `directory` (which must not hold one already)."""
+               renderer: str = "pdfium", ocr: str = "tesseract", prefilter: str | None = None,
+               device: str = "auto", **encoder_options: Any) -> "Index":
+        """A new, empty index at `directory` (which must not hold one already).
+
+        `encoder` is "text" (the offline default) or a ColPali/ColQwen2/ColModernVBert hub id
+        or folder. `prefilter` is "native" (the encoder's own single vector, the default where
+        there is one), "pooled" (mean of the page's multi-vectors, the default otherwise) or
+        a CLIP/SigLIP hub id or folder. `device` ("auto", "cpu", "cuda", ...) is not saved:
+        each process picks its own. `encoder_options` (e.g. `max_pixels`) are saved.
+        """
         directory = Path(directory)
         if (directory / CONFIG_FILE).exists():
             raise IndexConfigError(f"{directory} already holds an index; open it with Index.open")
@@ -133,25 +149,27 @@ class Index:
         lock = IndexLock(directory)
         lock.acquire()
         try:
-            model = load_encoder(encoder, **encoder_options)
+            model = load_encoder(encoder, device=device, **encoder_options)
+            prefilter = prefilter or ("native" if model.summary_dim is not None else "pooled")
             if prefilter == "native" and model.summary_dim is None:
                 raise ColretrieveError(f"encoder {model.name} has no single vector of its own; "
-                                       "use prefilter='pooled'")
+                                       "use prefilter 'pooled' or a CLIP/SigLIP model")
+            dual = None if prefilter in BUILTIN_PREFILTERS else load_prefilter(prefilter, device=device)
+            single_dim = {"native": model.summary_dim, "pooled": model.dim}.get(prefilter) or dual.dim
             scoring = "hybrid" if model.has_vocabulary else "maxsim"  # hybrid needs a text vocabulary
             config = IndexConfig(encoder=encoder, encoder_options=encoder_options, encoder_id=model.name,
-                                 dim=model.dim, prefilter=prefilter, scoring=scoring,
-                                 single_dim=model.summary_dim if prefilter == "native" else model.dim,
-                                 dpi=dpi, renderer=renderer, ocr=ocr)
+                                 dim=model.dim, prefilter=prefilter, prefilter_id=dual.name if dual else prefilter,
+                                 scoring=scoring, single_dim=single_dim, dpi=dpi, renderer=renderer, ocr=ocr)
             shutil.rmtree(directory / "store", ignore_errors=True)  # a create that died before its config
             store = EdgeStore.create(directory / "store", config.schema)
             config.save(directory)  # written last: its presence means the index is complete
         except BaseException:
             lock.release()
             raise
-        return cls(directory, config, store, lock, model)
+        return cls(directory, config, store, lock, model, dual, device)
 
     @classmethod
-    def open(cls, directory: str | Path) -> "Index":
+    def open(cls, directory: str | Path, device: str = "auto") -> "Index":
         """The index at `directory`; the encoder loads on first use (stats and delete need none)."""
         directory = Path(directory)
         config = IndexConfig.load(directory)
@@ -162,7 +180,7 @@ class Index:
         except BaseException:
             lock.release()
             raise
-        return cls(directory, config, store, lock)
+        return cls(directory, config, store, lock, device=device)
 
     def close(self) -> None:
         self._store.close()
@@ -177,12 +195,19 @@ class Index:
     @property
     def encoder(self) -> MultiVectorEncoder:
         if self._encoder is None:
-            model = load_encoder(self.config.encoder, **self.config.encoder_options)
-            if model.name != self.config.encoder_id:
-                raise IndexConfigError(f"index {self.directory} was built with {self.config.encoder_id}, "
-                                       f"but the encoder now loads as {model.name}; re-ingest into a new index")
+            model = load_encoder(self.config.encoder, device=self._device, **self.config.encoder_options)
+            _check_same(self, self.config.encoder_id, model.name)
             self._encoder = model
         return self._encoder
+
+    @property
+    def prefilter(self) -> Any:
+        """The CLIP/SigLIP prefilter model, for indexes built with one (else None)."""
+        if self._prefilter is None and self.config.prefilter not in BUILTIN_PREFILTERS:
+            dual = load_prefilter(self.config.prefilter, device=self._device)
+            _check_same(self, self.config.prefilter_id, dual.name)
+            self._prefilter = dual
+        return self._prefilter
 
     # ---- ingest ----------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
@@ -297,20 +322,27 @@ class Index:
 
     def _encode_and_store(self, reader: DocumentReader, pages: Sequence[Page], pool: ThreadPoolExecutor) -> None:
         reader.read_words(pages, pool)  # scans are OCRed side by side, one core each
-        self._store_pages(pages, self.encoder.encode_pages(pages))
+        vectors = self.encoder.encode_pages(pages)
+        if self.prefilter is not None:
+            singles = list(self.prefilter.embed_pages(pages))
+        elif self.config.prefilter == "native":
+            singles = [pv.summary for pv in vectors]
+        else:
+            singles = [_pooled(pv.vectors) for pv in vectors]
+        self._store_pages(pages, vectors, singles)
 
-    def _store_pages(self, pages: Sequence[Page], vectors: Sequence[PageVectors]) -> None:
+    def _store_pages(self, pages: Sequence[Page], vectors: Sequence[PageVectors], singles: Sequence[np.ndarray]) -> None:
         path = str(pages[0].path.resolve())
         points = []
-        for page, pv in zip(pages, vectors):
-            summary = pv.summary if self.config.prefilter == "native" else _pooled(pv.vectors)
+        for page, pv, summary in zip(pages, vectors, singles):
             points.append(PagePoint(
                 id=point_id(page.doc_id, page.page_no), vectors=pv.vectors, summary=summary,
                 payload={"doc_id": page.doc_id, "path": path, "file": page.path.name,
                          "page": page.page_no, "page_count": page.page_count,
                          "width_pt": page.width_pt, "height_pt": page.height_pt,
                          "text": page.text, "words_source": page.words_source,
-                         "cells": pv.cells.tolist(), "state": PARTIAL}))
+                         "cells": pv.cells.tolist(), "grid": list(pv.grid or self.encoder.grid),
+                         "state": PARTIAL}))
             page.release()
         self._store.upsert(points)
 
@@ -359,12 +391,32 @@ class Index:
                     page_count=p["page_count"], text=p["text"], dpi=self.config.dpi)
                 for r, (j, p) in enumerate(zip(order, payloads))]
 
+    def similarity_maps(self, text: str, hits: Sequence[Hit], directory: str | Path,
+                        per_token: bool = False) -> list[Path]:
+        """Write a heatmap PNG per hit of where on its page `text` matched (see maps.py).
+
+        Files are `NN-<file>-pPAGE.png` in `directory`; `per_token` adds one per query token.
+        """
+        from .maps import write_maps
+
+        query = self.encoder.encode_queries([text])[0]
+        ids = [point_id(h.doc_id, h.page) for h in hits]
+        written: list[Path] = []
+        for hit, vectors, payload in zip(hits, self._store.multivectors(ids), self._store.payloads(ids, ("cells", "grid"))):
+            grid = tuple(payload.get("grid") or self.encoder.grid)
+            stem = Path(directory) / f"{hit.rank:02d}-{Path(hit.path).stem}-p{hit.page}"
+            written += write_maps(hit.image(), query, vectors, np.asarray(payload["cells"], dtype=np.int64),
+                                  grid, stem, per_token)  # type: ignore[arg-type]
+        return written
+
     def _encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(n_tokens, dim) token vectors and the single vector the prefilter compares."""
         if self.config.prefilter == "native":
             tokens, summaries = self.encoder.encode_queries_with_summary([text])
             return tokens[0], summaries[0]
         query = self.encoder.encode_queries([text])[0]
+        if self.prefilter is not None:
+            return query, self.prefilter.embed_queries([text])[0]
         return query, _pooled(query)
 
     def _score(self, text: str, query: np.ndarray, ids: list[str], dense: np.ndarray) -> np.ndarray:
@@ -447,6 +499,13 @@ class Index:
             "prefilter": self.config.prefilter,
             "store": self.config.store,
         }
+
+
+def _check_same(index: Index, saved: str, loaded: str) -> None:
+    """A model that now loads under another name would put pages in another vector space."""
+    if saved != loaded:
+        raise IndexConfigError(f"index {index.directory} was built with {saved}, but the model now loads as "
+                               f"{loaded}; re-ingest into a new index")
 
 
 def _pooled(vectors: np.ndarray) -> np.ndarray:

@@ -98,3 +98,14 @@ def page_pngs() -> dict[str, bytes]:
             page.release()
         pngs[key] = buffer.getvalue()
     return pngs
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Folders of tiny random-weight ColPali, ColQwen2, ColModernVBert, CLIP and SigLIP checkpoints."""
+    from tests.encoders import tiny
+
+    root = tmp_path_factory.mktemp("models")
+    return {name: build(root / name) for name, build in
+            (("colpali", tiny.colpali), ("colqwen2", tiny.colqwen2), ("colmodernvbert", tiny.colmodernvbert),
+             ("clip", tiny.clip), ("siglip", tiny.siglip))}

@@ -24,15 +24,20 @@ class PageVectors:
     vectors
         (n_vectors, dim) float32, rows L2-normalised (an empty page has one zero row).
     cells
-        (n_vectors,) int32: row * grid_cols + col of each vector's patch, for similarity maps.
+        (n_vectors,) int32: row * grid_cols + col of each vector's patch, for similarity maps;
+        -1 for a vector that belongs to no patch (a VLM's prompt tokens).
     summary
         (dim_single,) float32 normalised single vector, when the encoder has its own
         (the text default's pooled sentence embedding); None otherwise.
+    grid
+        (rows, cols) the cells refer to, when it varies by page (ColQwen2 keeps the page's
+        aspect ratio); None means the encoder's fixed `grid`.
     """
 
     vectors: np.ndarray
     cells: np.ndarray
     summary: np.ndarray | None = None
+    grid: tuple[int, int] | None = None
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +44,38 @@ def load_pretrained(model_class: Any, path: Path, **kwargs: Any) -> Any:
                                      ("mismatched", mismatched)) if keys]
         raise ColretrieveError(f"weights in {path} do not match the model: {'; '.join(parts)}")
     return model
+
+
+#: Files a retrieval checkpoint needs; the hub repos also carry duplicates (pickles, adapters).
+_MODEL_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"]
+
+
+def resolve_model(name: str) -> Path:
+    """The local folder of model `name`: a folder as given, or a hub id's snapshot.
+
+    A hub id is downloaded into the Hugging Face cache when the hub can be reached, and read
+    from the cache alone when it cannot or when HF_HUB_OFFLINE=1; a model in neither place is
+    one error that says how to get it there.
+    """
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import HFValidationError
+
+    offline = constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    attempts = [True] if offline else [False, True]  # online, then the cache alone
+    reason = ""
+    for local_only in attempts:
+        try:
+            return Path(snapshot_download(name, local_files_only=local_only, allow_patterns=_MODEL_FILES,
+                                          cache_dir=os.environ.get("HF_HUB_CACHE") or None))
+        except HFValidationError:
+            raise ColretrieveError(f"model {name}: no such folder, and not a hub id (org/name)") from None
+        except Exception as exc:  # connection, auth, missing repo: all end in the same advice
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    where = "offline (HF_HUB_OFFLINE=1)" if offline else f"the hub cannot be reached ({reason})"
+    raise ColretrieveError(
+        f"model {name} is not a local folder and not in the Hugging Face cache, and {where}; "
+        f"fetch it on a machine with internet (huggingface-cli download {name}) and copy the cache "
+        f"({constants.HF_HUB_CACHE}), or pass the model's folder")

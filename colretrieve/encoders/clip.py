@@ -1,0 +1,72 @@
+"""CLIP and SigLIP dual encoders as the single-vector prefilter: one vector per page image,
+one per query, compared by the store before MaxSim ranks the candidates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..documents.page import Page
+from ..errors import ColretrieveError
+from .base import l2_normalize
+from .colvision import model_type
+from .loading import load_pretrained, pick_device, resolve_model
+from .memory import halve_on_oom
+
+#: model_type in config.json -> model class in transformers.
+DUAL_ENCODERS = {"clip": "CLIPModel", "siglip": "SiglipModel", "siglip2": "Siglip2Model"}
+
+
+class DualEncoderPrefilter:
+    """A CLIP/SigLIP checkpoint (hub id or folder): `embed_pages` and `embed_queries` give
+    (n, dim) L2-normalised float32 vectors in one space."""
+
+    def __init__(self, model: str, *, device: str = "auto", batch_size: int = 16) -> None:
+        import transformers
+
+        path = resolve_model(model)
+        kind = model_type(path)
+        if kind not in DUAL_ENCODERS:
+            raise ColretrieveError(f"model {model} is a {kind or 'unknown'!r} model; prefilter models are "
+                                   f"{', '.join(DUAL_ENCODERS)} (CLIP, SigLIP)")
+        self.kind = kind
+        self.device = pick_device(device)
+        dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        model_class = getattr(transformers, DUAL_ENCODERS[kind])
+        self.model = load_pretrained(model_class, path, dtype=dtype).to(self.device).eval()
+        self.processor = transformers.AutoProcessor.from_pretrained(str(path), local_files_only=True)
+        self.batch_size = batch_size
+        self.name = f"{kind}:{model}"
+        self.dim = int(self.embed_queries(["dimension probe"]).shape[1])
+
+    def embed_pages(self, pages: Sequence[Page]) -> np.ndarray:
+        out = []
+        for start in range(0, len(pages), self.batch_size):
+            images = [page.image for page in pages[start:start + self.batch_size]]
+            out.extend(halve_on_oom(self._embed_images, images, self._shrink))
+        return l2_normalize(np.stack(out))
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        # SigLIP was trained on text padded to its full length; CLIP on text padded to the batch
+        padding = "max_length" if self.kind.startswith("siglip") else True
+        inputs = self.processor(text=list(texts), padding=padding, truncation=True, return_tensors="pt")
+        with torch.inference_mode():
+            features = self.model.get_text_features(**inputs.to(self.device))
+        return l2_normalize(_pooled(features))
+
+    def _embed_images(self, images: list) -> list[np.ndarray]:
+        inputs = self.processor(images=images, return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            features = self.model.get_image_features(**inputs)
+        return list(_pooled(features))
+
+    def _shrink(self, size: int) -> None:
+        self.batch_size = size
+
+
+def _pooled(features: object) -> np.ndarray:
+    """The projected embeddings, whichever transformers version returns them (tensor or output)."""
+    tensor = getattr(features, "pooler_output", features)
+    return tensor.float().cpu().numpy()  # type: ignore[union-attr]

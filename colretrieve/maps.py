@@ -1,0 +1,68 @@
+"""Similarity maps: where on a page the query found what it matched, as a heatmap over the page.
+
+Every page vector keeps its patch-grid cell, for the text default and the VLM encoders alike,
+so one drawing serves them all. Two maps:
+
+- `contribution_map`: the MaxSim score split over patches. Each query token's best page
+  vector credits its similarity to its own cell; the cells add up to the score (less any
+  best matches on vectors without a cell, such as a VLM's prompt tokens).
+- `token_maps`: for each query token, its similarity to every patch (the best vector in each
+  cell), clipped at zero: where each word of the query looks, not only where it landed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def _sims(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    return query.astype(np.float32) @ vectors.astype(np.float32).T
+
+
+def contribution_map(query: np.ndarray, vectors: np.ndarray, cells: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """(rows, cols) share of the MaxSim score each patch earned."""
+    sims = _sims(query, vectors)
+    best = sims.argmax(axis=1)
+    heat = np.zeros(grid[0] * grid[1], dtype=np.float32)
+    placed = cells[best] >= 0
+    np.add.at(heat, cells[best][placed], sims[np.arange(len(query)), best][placed])
+    return heat.reshape(grid)
+
+
+def token_maps(query: np.ndarray, vectors: np.ndarray, cells: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """(n_tokens, rows, cols) each query token's best similarity within each patch, at least 0."""
+    sims = np.clip(_sims(query, vectors), 0, None)
+    heat = np.zeros((len(query), grid[0] * grid[1]), dtype=np.float32)
+    placed = cells >= 0
+    for t in range(len(query)):
+        np.maximum.at(heat[t], cells[placed], sims[t, placed])
+    return heat.reshape(len(query), *grid)
+
+
+def overlay(page: Image.Image, heat: np.ndarray) -> Image.Image:
+    """The page with `heat` drawn over it: clear where cold, yellow-red where hot."""
+    peak = float(heat.max())
+    level = heat / peak if peak > 0 else heat
+    small = Image.fromarray((level * 255).astype(np.uint8), mode="L")
+    level = np.asarray(small.resize(page.size, Image.Resampling.BILINEAR), dtype=np.float32) / 255
+    color = np.stack([np.clip(3 * level, 0, 1), np.clip(3 * level - 1, 0, 1), np.clip(3 * level - 2, 0, 1)], -1)
+    alpha = (0.65 * np.sqrt(level))[..., None]  # faint heat stays visible over dark print
+    base = np.asarray(page.convert("RGB"), dtype=np.float32) / 255
+    mixed = base * (1 - alpha) + color * alpha
+    return Image.fromarray((mixed * 255).round().astype(np.uint8), mode="RGB")
+
+
+def write_maps(page: Image.Image, query: np.ndarray, vectors: np.ndarray, cells: np.ndarray,
+               grid: tuple[int, int], stem: Path, per_token: bool = False) -> list[Path]:
+    """`stem`.png (the contribution map) and, with `per_token`, `stem`-tNN.png for each token."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = [stem.with_name(stem.name + ".png")]
+    overlay(page, contribution_map(query, vectors, cells, grid)).save(written[0])
+    if per_token:
+        for t, heat in enumerate(token_maps(query, vectors, cells, grid)):
+            written.append(stem.with_name(f"{stem.name}-t{t:02d}.png"))
+            overlay(page, heat).save(written[-1])
+    return written

@@ -1,0 +1,172 @@
+"""Tiny random-weight checkpoints of the real model classes, saved the way the hub holds them
+(`save_pretrained` of the model and its processor), so tests load them through colretrieve's
+own loading path. Tokenizers are trained here on a few sentences: nothing is downloaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+CORPUS = ["the quick brown fox jumps over the lazy dog", "Describe the image. Question: Query: what is",
+          "principal components variances barplot table census arrests form board"]
+
+
+def _bpe(specials: list[str], byte_level: bool, unk: str | None) -> Tokenizer:
+    tokenizer = Tokenizer(models.BPE(unk_token=unk))
+    if byte_level:
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    else:
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+        trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=specials)
+    tokenizer.train_from_iterator(CORPUS, trainer)
+    return tokenizer
+
+
+def _save(model: torch.nn.Module, processor, folder: Path) -> Path:
+    torch.manual_seed(0)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def colpali(folder: Path) -> Path:
+    """PaliGemma with a 64 x 64 image in 8-pixel patches: an 8 x 8 grid, 16-d vectors."""
+    from transformers import (
+        ColPaliConfig,
+        ColPaliForRetrieval,
+        ColPaliProcessor,
+        GemmaTokenizer,
+        PaliGemmaConfig,
+        SiglipImageProcessor,
+    )
+
+    tokenizer = GemmaTokenizer(tokenizer_object=_bpe(["<pad>", "<eos>", "<bos>", "<unk>"], False, "<unk>"),
+                               bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>")
+    processor = ColPaliProcessor(image_processor=SiglipImageProcessor(size={"height": 64, "width": 64},
+                                                                      image_seq_length=64),
+                                 tokenizer=tokenizer)
+    vocab = len(processor.tokenizer)
+    vlm = PaliGemmaConfig(
+        vision_config=dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                           num_attention_heads=2, image_size=64, patch_size=8, projection_dim=32),
+        text_config=dict(model_type="gemma", hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, head_dim=16, vocab_size=vocab),
+        image_token_index=processor.image_token_id, projection_dim=32, hidden_size=32, vocab_size=vocab)
+    torch.manual_seed(0)
+    return _save(ColPaliForRetrieval(ColPaliConfig(vlm_config=vlm, embedding_dim=16)).eval(), processor, folder)
+
+
+def colqwen2(folder: Path) -> Path:
+    """Qwen2-VL with 14-pixel patches merged 2 x 2, pages scaled to 4-16 merged patches."""
+    from transformers import (
+        ColQwen2Config,
+        ColQwen2ForRetrieval,
+        ColQwen2Processor,
+        Qwen2Tokenizer,
+        Qwen2VLConfig,
+        Qwen2VLImageProcessor,
+    )
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>"]
+    tokenizer = Qwen2Tokenizer(tokenizer_object=_bpe(specials, True, None), pad_token="<|endoftext|>",
+                               eos_token="<|im_end|>", unk_token=None)
+    processor = ColQwen2Processor(
+        image_processor=Qwen2VLImageProcessor(min_pixels=28 * 28 * 4, max_pixels=28 * 28 * 16, patch_size=14,
+                                              merge_size=2, temporal_patch_size=2),
+        tokenizer=tokenizer)
+    vlm = Qwen2VLConfig(
+        text_config=dict(model_type="qwen2_vl_text", hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, vocab_size=len(tokenizer),
+                         rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]}),
+        vision_config=dict(depth=1, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=14,
+                           spatial_merge_size=2, temporal_patch_size=2, in_chans=3),
+        image_token_id=processor.image_token_id,
+        vision_start_token_id=tokenizer.convert_tokens_to_ids("<|vision_start|>"),
+        vision_end_token_id=tokenizer.convert_tokens_to_ids("<|vision_end|>"),
+        bos_token_id=None, eos_token_id=None)
+    torch.manual_seed(0)
+    return _save(ColQwen2ForRetrieval(ColQwen2Config(vlm_config=vlm, embedding_dim=16)).eval(), processor, folder)
+
+
+def colmodernvbert(folder: Path) -> Path:
+    """ModernVBert: 32-pixel tiles of 2 x 2 tokens (pixel shuffle 2), pages split into up to 2 x 2 tiles."""
+    from transformers import (
+        ColModernVBertConfig,
+        ColModernVBertForRetrieval,
+        ColModernVBertProcessor,
+        Idefics3ImageProcessorPil,
+        ModernVBertConfig,
+        PreTrainedTokenizerFast,
+    )
+
+    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<pad>", "<unk>", "<fake_token_around_image>", "<image>",
+                "<end_of_utterance>", "<global-img>"] + [f"<row_{i + 1}_col_{j + 1}>" for i in range(6) for j in range(6)]
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=_bpe(specials, True, None), bos_token="<|begin_of_text|>",
+                                        eos_token="<|end_of_text|>", pad_token="<pad>")
+    processor = ColModernVBertProcessor(
+        image_processor=Idefics3ImageProcessorPil(size={"longest_edge": 64}, max_image_size={"longest_edge": 32},
+                                                  do_image_splitting=True),
+        tokenizer=tokenizer, image_seq_len=4)
+    vlm = ModernVBertConfig(
+        text_config=dict(model_type="modernbert", hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id),
+        vision_config=dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64,
+                           num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=8),
+        image_token_id=processor.image_token_id, pixel_shuffle_factor=2)
+    torch.manual_seed(0)
+    model = ColModernVBertForRetrieval(ColModernVBertConfig(vlm_config=vlm, embedding_dim=16)).eval()
+    return _save(model, processor, folder)
+
+
+def clip(folder: Path) -> Path:
+    """CLIP with a 32 x 32 image and 24-d projections."""
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessor,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTokenizer,
+    )
+
+    tokenizer = CLIPTokenizer(tokenizer_object=_bpe(["<|startoftext|>", "<|endoftext|>"], True, "<|endoftext|>"),
+                              bos_token="<|startoftext|>", eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+                              unk_token="<|endoftext|>")
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
+                                                                 crop_size={"height": 32, "width": 32}),
+                              tokenizer=tokenizer)
+    config = CLIPConfig(
+        text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                         vocab_size=len(tokenizer), max_position_embeddings=64, bos_token_id=0, eos_token_id=1,
+                         pad_token_id=1),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=32, patch_size=8),
+        projection_dim=24)
+    torch.manual_seed(0)
+    return _save(CLIPModel(config).eval(), processor, folder)
+
+
+def siglip(folder: Path) -> Path:
+    """SigLIP with a 32 x 32 image; text padded to 16 tokens as SigLIP is."""
+    from transformers import (
+        GemmaTokenizer,
+        SiglipConfig,
+        SiglipImageProcessor,
+        SiglipModel,
+        SiglipProcessor,
+    )
+
+    tokenizer = GemmaTokenizer(tokenizer_object=_bpe(["<pad>", "</s>", "<unk>"], False, "<unk>"), pad_token="<pad>",
+                               eos_token="</s>", unk_token="<unk>", bos_token="<unk>", model_max_length=16)
+    processor = SiglipProcessor(image_processor=SiglipImageProcessor(size={"height": 32, "width": 32}),
+                                tokenizer=tokenizer)
+    config = SiglipConfig(
+        text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                         vocab_size=len(tokenizer), max_position_embeddings=16),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=32, patch_size=8))
+    torch.manual_seed(0)
+    return _save(SiglipModel(config).eval(), processor, folder)

@@ -1,0 +1,79 @@
+"""An index on a ColPali-family encoder with a CLIP prefilter, end to end, and similarity maps."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from colretrieve import Index
+from colretrieve.errors import IndexConfigError
+from colretrieve.maps import contribution_map, token_maps
+from colretrieve.scoring import maxsim, pack
+
+
+@pytest.fixture(scope="module")
+def vision_index(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[str, Path], samples: Path) -> Path:
+    directory = tmp_path_factory.mktemp("vision") / "index"
+    run = subprocess.run([sys.executable, "-m", "colretrieve", "ingest", str(samples), "--index", str(directory),
+                          "--encoder", str(tiny_models["colpali"]), "--prefilter", str(tiny_models["clip"]),
+                          "--device", "cpu", "--ocr", "none", "--json"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["pages"] == 23
+    return directory
+
+
+def test_query_and_maps_from_the_cli(vision_index: Path, tmp_path: Path) -> None:
+    maps = tmp_path / "maps"
+    run = subprocess.run([sys.executable, "-m", "colretrieve", "query", "principal components", "--index",
+                          str(vision_index), "-k", "3", "--maps", str(maps), "--maps-per-token", "--json"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    hits = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    summed = sorted(p for p in maps.glob("*.png") if "-t" not in p.stem.rsplit("-p", 1)[1])
+    assert len(summed) == 3 and len(list(maps.glob("01-*-t*.png"))) > 1
+    first = hits[0]
+    with Index.open(vision_index) as index:
+        page = next(h for h in index.search("principal components", k=3) if h.rank == 1).image()
+        config = index.config
+    assert Image.open(summed[0]).size == page.size and summed[0].name.startswith(f"01-{Path(first['path']).stem}")
+    assert (config.prefilter_id.startswith("clip:"), config.single_dim, config.scoring) == (True, 24, "maxsim")
+
+
+def test_two_stage_with_the_clip_prefilter_and_exact(vision_index: Path) -> None:
+    with Index.open(vision_index) as index:
+        exact = index.search("census table of arrests", k=23, exact=True)
+        narrow = index.search("census table of arrests", k=5, candidates=5)
+    assert len(exact) == 23 and len(narrow) == 5
+    by_page = {(h.path, h.page): h.score for h in exact}  # the same MaxSim on the pages both scored
+    assert all(abs(by_page[(h.path, h.page)] - h.score) < 1e-4 for h in narrow)
+
+
+def test_colqwen2_with_pooled_prefilter_and_saved_options(tmp_path: Path, tiny_models: dict[str, Path],
+                                                          samples: Path) -> None:
+    with Index.create(tmp_path / "q", str(tiny_models["colqwen2"]), device="cpu", ocr="none",
+                      max_pixels=28 * 28 * 9) as index:
+        index.ingest([samples / "hsaur3__pca.pdf"])
+        hits = index.search("barplot", k=2)
+        config = index.config
+    assert config.prefilter == "pooled" and config.encoder_options == {"max_pixels": 28 * 28 * 9}
+    assert len(hits) == 2
+    with pytest.raises(IndexConfigError, match="already holds an index"):
+        Index.create(tmp_path / "q", str(tiny_models["colqwen2"]))
+
+
+def test_contribution_map_adds_up_to_the_maxsim_score() -> None:
+    rng = np.random.default_rng(0)
+    query = rng.normal(size=(5, 8)).astype(np.float32)
+    vectors = rng.normal(size=(30, 8)).astype(np.float32)
+    cells = rng.integers(0, 12, size=30)
+    flat, offsets = pack([vectors])
+    score = float(maxsim([query], flat, offsets)[0, 0])
+    assert contribution_map(query, vectors, cells, (3, 4)).sum() == pytest.approx(score, abs=1e-4)
+    per_token = token_maps(query, vectors, cells, (3, 4))
+    assert per_token.shape == (5, 3, 4) and per_token.min() >= 0
+    assert per_token.reshape(5, -1).max(axis=1) == pytest.approx(np.clip((query @ vectors.T).max(axis=1), 0, None))
