@@ -198,7 +198,7 @@ def benchmark(dataset: Path, retriever: str, index_dir: Path | None, exact: bool
 
     directory = index_dir or default_index_dir()
     data = load_dataset(dataset, corpus_dir=directory / "corpus")
-    results = run_benchmark(data, directory, retriever, exact=exact)
+    results = run_benchmark(data, directory, retriever, exact=exact, progress=True)
     if out:
         out.write_text(json.dumps(results, indent=2) + "\n")
     metrics = results["metrics"][data.name]

@@ -21,6 +21,7 @@ from .documents import (
     content_hash,
     discover_documents,
     open_document,
+    read_words,
 )
 from .encoders import (
     BUILTIN_PREFILTERS,
@@ -103,12 +104,69 @@ class IngestReport:
         return self.pages / self.seconds if self.seconds else 0.0
 
 
-@dataclass
+@dataclass(eq=False)  # identity: jobs are told apart and hashed as the objects they are
 class _Job:
     path: Path
     doc_id: str
     page_count: int
     stored: set[int]
+    reader: DocumentReader | None = None
+    left: int = 0  # pages not yet stored
+    failed: bool = False
+
+
+class _Batcher:
+    """Collects pages from any documents into encoder batches and keeps each document's count.
+
+    When a batch fails, the document to blame is found (the file named by a BadDocumentError,
+    else each document's pages retried alone), reported, and the rest of the batch goes on.
+    """
+
+    def __init__(self, index: Index, pool: ThreadPoolExecutor, bar: Any, report: IngestReport,
+                 fail: Callable[[_Job, Exception], None]) -> None:
+        self.index, self.pool, self.bar, self.report, self.fail = index, pool, bar, report, fail
+        self.pages: list[tuple[_Job, Page]] = []
+
+    def add(self, job: _Job, page: Page) -> None:
+        self.pages.append((job, page))
+        if len(self.pages) >= self.index.encoder.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self.pages = self.pages, []
+        self._store(batch)
+
+    def drop(self, job: _Job, exc: Exception) -> None:
+        self.pages = [(j, p) for j, p in self.pages if j is not job]
+        if not job.failed:
+            self.fail(job, exc)
+
+    def complete(self, job: _Job) -> None:
+        self.index._complete(job)
+        self.report.documents += 1
+        self.report.pages += job.page_count - len(job.stored)
+
+    def _store(self, batch: list[tuple[_Job, Page]]) -> None:
+        if not batch:
+            return
+        try:
+            self.index._encode_and_store(batch, self.pool)
+        except Exception as exc:
+            jobs = list(dict.fromkeys(job for job, _ in batch))
+            named = [job for job in jobs if isinstance(exc, BadDocumentError) and Path(exc.path) == job.path]
+            if named or len(jobs) == 1:
+                culprit = (named or jobs)[0]
+                self.drop(culprit, exc)
+                self._store([(j, p) for j, p in batch if j is not culprit])
+            else:
+                for job in jobs:
+                    self._store([(j, p) for j, p in batch if j is job])
+            return
+        self.bar.update(len(batch))
+        for job, _ in batch:
+            job.left -= 1
+            if job.left == 0:
+                self.complete(job)
 
 
 class Index:
@@ -233,20 +291,17 @@ class Index:
 
         with tqdm(total=total, unit="page", disable=not progress or total == 0, dynamic_ncols=True,
                   desc="ingest") as bar, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            def warn(line: str) -> None:
+            def fail(job: _Job, exc: Exception) -> None:  # one bad file must not stop the others
+                reason = exc.reason if isinstance(exc, BadDocumentError) else f"{type(exc).__name__}: {exc}"
+                job.failed = True
+                if job.reader is not None:
+                    job.reader.close()
+                self._store.delete({"doc_id": job.doc_id})
+                report.failed.append((job.path, reason))
+                line = f"skipped {job.path}: {reason}"
                 bar.write(line) if progress else say(line)
 
-            for job in jobs:
-                try:
-                    self._ingest_document(job, bar, pool)
-                except Exception as exc:  # one bad file must not stop the others
-                    reason = exc.reason if isinstance(exc, BadDocumentError) else f"{type(exc).__name__}: {exc}"
-                    self._store.delete({"doc_id": job.doc_id})
-                    report.failed.append((job.path, reason))
-                    warn(f"skipped {job.path}: {reason}")
-                    continue
-                report.documents += 1
-                report.pages += job.page_count - len(job.stored)
+            self._ingest_jobs(jobs, _Batcher(self, pool, bar, report, fail))
         report.seconds = time.perf_counter() - started
         return report
 
@@ -300,28 +355,32 @@ class Index:
             self._store.set_payload({"doc_id": doc_id}, {"path": str(path.resolve()), "file": path.name})
         return True
 
-    def _ingest_document(self, job: _Job, bar: Any, pool: ThreadPoolExecutor) -> None:
-        encoder = self.encoder
+    def _ingest_jobs(self, jobs: Sequence[_Job], batcher: _Batcher) -> None:
+        """Stream the pages of every document through shared encoder batches.
+
+        Pages of consecutive documents share a batch, so a folder of one-page scans keeps the
+        OCR threads and the encoder as busy as one long PDF does.
+        """
         from .documents.ocr import OCR_DPI
 
-        with open_document(job.path, job.doc_id, dpi=self.config.dpi, renderer=self.config.renderer,
-                           ocr=self._ocr_function(), ocr_dpi=OCR_DPI) as reader:
-            batch: list[Page] = []
-            for page in reader.pages(skip=job.stored):
-                batch.append(page)
-                if len(batch) == encoder.batch_size:
-                    self._encode_and_store(reader, batch, pool)
-                    bar.update(len(batch))
-                    batch = []
-            if batch:
-                self._encode_and_store(reader, batch, pool)
-                bar.update(len(batch))
-        self._store.set_payload({"doc_id": job.doc_id}, {"state": COMPLETE})  # the completion mark
-        self._drop_older_versions(job)
-        self._store.flush()
+        for job in jobs:
+            try:
+                job.reader = open_document(job.path, job.doc_id, dpi=self.config.dpi, renderer=self.config.renderer,
+                                           ocr=self._ocr_function(), ocr_dpi=OCR_DPI)
+                job.left = job.page_count - len(job.stored)
+                if job.left == 0:  # every page stored before an interruption, only the mark missing
+                    batcher.complete(job)
+                for page in job.reader.pages(skip=job.stored):
+                    batcher.add(job, page)
+                    if job.failed:
+                        break
+            except Exception as exc:  # opening the file or loading a page
+                batcher.drop(job, exc)
+        batcher.flush()
 
-    def _encode_and_store(self, reader: DocumentReader, pages: Sequence[Page], pool: ThreadPoolExecutor) -> None:
-        reader.read_words(pages, pool)  # scans are OCRed side by side, one core each
+    def _encode_and_store(self, batch: Sequence[tuple[_Job, Page]], pool: ThreadPoolExecutor) -> None:
+        read_words([(job.reader, page) for job, page in batch], pool)  # scans OCRed side by side
+        pages = [page for _, page in batch]
         vectors = self.encoder.encode_pages(pages)
         if self.prefilter is not None:
             singles = list(self.prefilter.embed_pages(pages))
@@ -331,13 +390,18 @@ class Index:
             singles = [_pooled(pv.vectors) for pv in vectors]
         self._store_pages(pages, vectors, singles)
 
+    def _complete(self, job: _Job) -> None:
+        self._store.set_payload({"doc_id": job.doc_id}, {"state": COMPLETE})  # the completion mark
+        self._drop_older_versions(job)
+        self._store.flush()
+        job.reader.close()  # type: ignore[union-attr]
+
     def _store_pages(self, pages: Sequence[Page], vectors: Sequence[PageVectors], singles: Sequence[np.ndarray]) -> None:
-        path = str(pages[0].path.resolve())
         points = []
         for page, pv, summary in zip(pages, vectors, singles):
             points.append(PagePoint(
                 id=point_id(page.doc_id, page.page_no), vectors=pv.vectors, summary=summary,
-                payload={"doc_id": page.doc_id, "path": path, "file": page.path.name,
+                payload={"doc_id": page.doc_id, "path": str(page.path.resolve()), "file": page.path.name,
                          "page": page.page_no, "page_count": page.page_count,
                          "width_pt": page.width_pt, "height_pt": page.height_pt,
                          "text": page.text, "words_source": page.words_source,

@@ -5,7 +5,7 @@ from .formats import open_document
 from .image import ImageReader
 from .page import Page, Word
 from .pdf import PdfReader
-from .reader import DocumentReader
+from .reader import DocumentReader, read_words
 
 __all__ = ["DocumentReader", "ImageReader", "Page", "PdfReader", "Word", "content_hash", "discover_documents",
-           "open_document"]
+           "open_document", "read_words"]

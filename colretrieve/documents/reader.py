@@ -68,23 +68,6 @@ class DocumentReader(ABC):
             if page_no not in skip:
                 yield self.page(page_no)
 
-    def read_words(self, pages: Sequence[Page], pool: ThreadPoolExecutor) -> None:
-        """Read the words of `pages` now, OCR running in `pool`'s threads.
-
-        Files are read here, in turn (pdfium is not thread-safe); the OCR engines (a Tesseract
-        process, onnxruntime) then run side by side, one core each.
-        """
-        pending = []
-        for page in pages:
-            if page._words is None:
-                words, image = self._text_or_image(page)
-                if image is None:
-                    page._words = words
-                else:
-                    pending.append((page, pool.submit(self._recognize, page, image)))
-        for page, future in pending:
-            page._words = future.result()
-
     def _words(self, page: Page) -> list[Word]:
         words, image = self._text_or_image(page)
         return words if image is None else self._recognize(page, image)
@@ -94,6 +77,25 @@ class DocumentReader(ABC):
             return self._ocr(image)  # type: ignore[misc]
         except ColretrieveError as exc:
             raise BadDocumentError(self.path, f"page {page.page_no} has no text layer and {exc}") from exc
+
+
+def read_words(pages: Sequence[tuple[DocumentReader, Page]], pool: ThreadPoolExecutor) -> None:
+    """Read the words of `pages` (each with its reader) now, OCR running in `pool`'s threads.
+
+    Files are read here, in turn (pdfium is not thread-safe); the OCR engines (a Tesseract
+    process, onnxruntime) then run side by side, one core each, whichever documents the
+    pages come from.
+    """
+    pending = []
+    for reader, page in pages:
+        if page._words is None:
+            words, image = reader._text_or_image(page)
+            if image is None:
+                page._words = words
+            else:
+                pending.append((page, pool.submit(reader._recognize, page, image)))
+    for page, future in pending:
+        page._words = future.result()
 
 
 def describe_start(head: bytes) -> str:

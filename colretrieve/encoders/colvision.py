@@ -74,8 +74,7 @@ class ColVisionEncoder(MultiVectorEncoder):
         if max_pixels is not None:
             if kind != "colqwen2":
                 raise ColretrieveError(f"max_pixels applies to ColQwen2 models, not {kind}")
-            self.processor.image_processor.max_pixels = max_pixels
-            self.processor.image_processor.size["longest_edge"] = max_pixels
+            self.processor.image_processor.size["longest_edge"] = max_pixels  # Qwen2-VL counts pixels here
         self.dim = int(self.model.config.embedding_dim)
         self.batch_size = batch_size
         self.grid = self._fixed_grid()

@@ -70,10 +70,12 @@ def test_index_ingests_and_finds_image_pages(tmp_path: Path, page_pngs: dict[str
     scans.mkdir()
     for key, data in page_pngs.items():
         (scans / f"{key}.png").write_bytes(data)
+    (scans / "cut.png").write_bytes(page_pngs["pca"][:5000])  # opens, fails when decoded mid-batch
     with Index.create(tmp_path / "index") as index:
         assert index.ingest([scans]).pages == 0  # folder images are opt-in
-        report = index.ingest([scans], images=True)
-        assert (report.pages, report.failed) == (3, [])
+        report = index.ingest([scans], images=True)  # four one-page documents share one encoder batch
+        assert (report.documents, report.pages) == (3, 3)
+        assert [(p.name, r.split(" (")[0]) for p, r in report.failed] == [("cut.png", "damaged image")]
         hits = index.search("why should the board grant the requested change", k=3)
     assert Path(hits[0].path).name == "form.png" and hits[0].page == 1
     image = hits[0].image()

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from colretrieve.documents import PdfReader, Word, content_hash
+from colretrieve.documents import PdfReader, Word, content_hash, read_words
 from colretrieve.documents.pdf import MIN_TEXT_LAYER_CHARS
 from colretrieve.errors import BadDocumentError, ColretrieveError
 
@@ -82,7 +82,7 @@ def test_scanned_page_goes_to_ocr(samples: Path) -> None:
         assert page.text == "Linn" and page.words_source == "ocr"
         again = reader.page(1)
         with ThreadPoolExecutor(2) as pool:
-            reader.read_words([again], pool)
+            read_words([(reader, again)], pool)
         assert again._words == page.words
     expected = (round(page.width_pt * 100 / 72), round(page.height_pt * 100 / 72))
     assert seen == [expected, expected]  # rendered at the OCR dpi, not the page dpi
