@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -86,14 +87,17 @@ def read_words(pages: Sequence[tuple[DocumentReader, Page]], pool: ThreadPoolExe
     process, onnxruntime) then run side by side, one core each, whichever documents the
     pages come from.
     """
-    pending = []
+    pending: deque[tuple[Page, Future[list[Word]]]] = deque()
     for reader, page in pages:
         if page._words is None:
             words, image = reader._text_or_image(page)
             if image is None:
                 page._words = words
-            else:
-                pending.append((page, pool.submit(reader._recognize, page, image)))
+                continue
+            if len(pending) >= pool._max_workers:  # a rendered scan is ~10 MB: keep only the busy ones
+                done, future = pending.popleft()
+                done._words = future.result()
+            pending.append((page, pool.submit(reader._recognize, page, image)))
     for page, future in pending:
         page._words = future.result()
 
