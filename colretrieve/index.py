@@ -33,7 +33,7 @@ from .encoders import (
 )
 from .errors import BadDocumentError, ColretrieveError, IndexConfigError
 from .lock import IndexLock
-from .scoring import maxsim, pack
+from .scoring import maxsim_pages
 from .scoring.lexical import Lexicon, fuse
 from .storage import Filter, PagePoint, point_id
 from .storage.base import COMPLETE, PARTIAL
@@ -487,12 +487,12 @@ class Index:
         """Final scores of the candidates `ids`: MaxSim alone, or the hybrid of HYBRID_WEIGHTS."""
         if not ids:
             return np.zeros(0, dtype=np.float32)
-        flat, offsets = pack(self._store.multivectors(ids))
+        pages = self._store.multivectors(ids)  # views of the memory-mapped vector file
         if self.config.scoring == "maxsim":
-            return maxsim([query], flat, offsets)[0].numpy()
+            return maxsim_pages([query], pages)[0].numpy()
         lexicon = self._corpus_lexicon()
         weights = lexicon.idf(self.encoder.query_terms([text])[0])
-        late = maxsim([query], flat, offsets, weights=[weights])[0].numpy()
+        late = maxsim_pages([query], pages, weights=[weights])[0].numpy()
         return fuse({"maxsim": late, "dense": dense, "bm25": lexicon.bm25(text, ids)}, HYBRID_WEIGHTS)
 
     def _corpus_lexicon(self) -> Lexicon:

@@ -6,13 +6,16 @@ as one flat (total_vectors, dim) array plus an offsets array, never padded.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-#: Similarity entries per block (query tokens x page vectors): ~64 MiB in float32.
-BLOCK_ENTRIES = 1 << 24
+#: Page vectors per CPU block: converted to float32 it is ~8 MiB at dim 128, so a block is
+#: read from memory once and then stays in the shared L3 cache while it is multiplied and
+#: reduced. Measured with benchmarks/bench_maxsim.py.
+BLOCK_VECTORS = 16384
 
 
 def pack(pages: Sequence[np.ndarray | torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -29,44 +32,80 @@ def pack(pages: Sequence[np.ndarray | torch.Tensor]) -> tuple[torch.Tensor, torc
 
 def maxsim(queries: Sequence[np.ndarray | torch.Tensor], flat: torch.Tensor, offsets: torch.Tensor,
            weights: Sequence[np.ndarray] | None = None) -> torch.Tensor:
-    """Scores (n_queries, n_pages) of every query against every page, float32.
+    """Scores (n_queries, n_pages) of every query against every packed page, float32.
 
-    Page vectors may be stored in float16; products accumulate in float32. Work goes in
-    blocks of pages so memory stays bounded whatever the number of candidates. `weights`,
-    one array per query, scales each query token's best similarity before the sum.
+    Page vectors may be stored in float16; products accumulate in float32. All queries'
+    tokens are scored in one pass over the pages, so a batch of queries reads each page
+    once. Pages on a CUDA device go to the fused Triton kernel, others to the blocked CPU
+    path. `weights`, one array per query, scales each query token's best similarity.
 
     >>> flat, offsets = pack([np.array([[1.0], [0.5]]), np.array([[-1.0]])])
     >>> maxsim([np.array([[1.0], [2.0]])], flat, offsets)
     tensor([[ 3., -3.]])
     """
-    query_lengths = torch.tensor([len(q) for q in queries], dtype=torch.long)
     q = torch.cat([torch.as_tensor(x, dtype=torch.float32) for x in queries])  # (Qt, d)
-    query_of_token = torch.repeat_interleave(torch.arange(len(queries)), query_lengths)  # (Qt,)
-    token_weight = (torch.cat([torch.as_tensor(w, dtype=torch.float32) for w in weights])
-                    if weights is not None else None)  # (Qt,)
-    n_pages = len(offsets) - 1
-    lengths = offsets[1:] - offsets[:-1]  # (P,)
-    page_of_vector = torch.repeat_interleave(torch.arange(n_pages), lengths)  # (Nt,)
-    scores = torch.zeros(len(queries), n_pages, dtype=torch.float32)  # (Q, P)
-    per_block = max(1, BLOCK_ENTRIES // max(1, len(q)))
-    start_page = 0
-    while start_page < n_pages:
-        # take whole pages up to `per_block` vectors (at least one page)
-        lo = int(offsets[start_page])
-        end_page = int(torch.searchsorted(offsets, lo + per_block, right=True)) - 1
-        end_page = min(max(end_page, start_page + 1), n_pages)
-        hi = int(offsets[end_page])
-        block = flat[lo:hi].to(torch.float32)  # (Nb, d)
-        sim = q @ block.T  # (Qt, Nb)
-        local = (page_of_vector[lo:hi] - start_page).expand(len(q), -1)  # (Qt, Nb)
-        best = torch.full((len(q), end_page - start_page), -torch.inf)  # (Qt, Pb)
-        best.scatter_reduce_(1, local, sim, reduce="amax", include_self=True)
-        if token_weight is not None:
-            best *= token_weight[:, None]
-        scores[:, start_page:end_page] = torch.zeros(len(queries), end_page - start_page).index_add_(
-            0, query_of_token, best)  # (Q, Pb): sum of each query's token maxima
-        start_page = end_page
-    return scores
+    if flat.is_cuda:
+        from .triton_maxsim import token_maxima
+
+        best = token_maxima(q.to(flat.device), flat, offsets).cpu()
+    else:
+        bounds = offsets.tolist()
+        best = token_maxima_cpu(q, [flat[a:b] for a, b in zip(bounds, bounds[1:])])
+    return _sum_per_query(best, queries, weights)
+
+
+def maxsim_pages(queries: Sequence[np.ndarray | torch.Tensor], pages: Sequence[np.ndarray],
+                 weights: Sequence[np.ndarray] | None = None) -> torch.Tensor:
+    """`maxsim` on pages given one array each (e.g. views of the memory-mapped vector file):
+    each page is converted straight into the kernel's block, never concatenated first."""
+    q = torch.cat([torch.as_tensor(x, dtype=torch.float32) for x in queries])
+    with warnings.catch_warnings():  # read-only memory maps: the kernel only ever reads them
+        warnings.simplefilter("ignore", UserWarning)
+        views = [torch.from_numpy(np.asarray(p)) for p in pages]
+    return _sum_per_query(token_maxima_cpu(q, views), queries, weights)
+
+
+def _sum_per_query(best: torch.Tensor, queries: Sequence[np.ndarray | torch.Tensor],
+                   weights: Sequence[np.ndarray] | None) -> torch.Tensor:
+    if weights is not None:
+        best *= torch.cat([torch.as_tensor(w, dtype=torch.float32) for w in weights])[:, None]
+    lengths = torch.tensor([len(q) for q in queries], dtype=torch.long)
+    query_of_token = torch.repeat_interleave(torch.arange(len(queries)), lengths)
+    return torch.zeros(len(queries), best.shape[1]).index_add_(0, query_of_token, best)
+
+
+def token_maxima_cpu(q: torch.Tensor, pages: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(n_tokens, n_pages): each query token's best similarity on each page.
+
+    Blocks of whole pages are converted to float32 into one reused, cache-sized buffer,
+    multiplied by all tokens at once (one matmul on all cores) and reduced with a reshape.
+    Ragged pages are made equally long inside a block by repeating each page's last vector,
+    which cannot change a maximum: no padding value, no segmented reduction. Tokens are
+    padded to a multiple of 16 with zero rows (dropped after) so the reduction runs on whole
+    AVX-512 registers. The full (tokens x vectors) matrix never exists.
+    """
+    n_tokens, n_pages = len(q), len(pages)
+    best = torch.empty(n_tokens, n_pages, dtype=torch.float32)
+    if n_pages == 0:
+        return best
+    q = torch.cat([q, q.new_zeros(-n_tokens % 16, q.shape[1])]) if n_tokens % 16 else q
+    lengths = [len(p) for p in pages]
+    longest = max(lengths)
+    per_block = max(1, BLOCK_VECTORS // longest)
+    buffer = torch.empty(per_block * longest, q.shape[1], dtype=torch.float32)
+    sims = torch.empty(per_block * longest, len(q), dtype=torch.float32)
+    for start in range(0, n_pages, per_block):
+        end = min(start + per_block, n_pages)
+        width = max(lengths[start:end])
+        rows = (end - start) * width
+        block = buffer[:rows].view(end - start, width, -1)
+        for slot, page in enumerate(pages[start:end]):
+            block[slot, : len(page)].copy_(page)
+            if len(page) < width:
+                block[slot, len(page):] = block[slot, len(page) - 1]
+        sim = torch.mm(buffer[:rows], q.T, out=sims[:rows])  # (rows, tokens)
+        best[:, start:end] = sim.view(end - start, width, len(q)).amax(dim=1).T[:n_tokens]
+    return best
 
 
 def maxsim_reference(queries: Sequence[np.ndarray], pages: Sequence[np.ndarray],

@@ -1,4 +1,7 @@
 import importlib
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,12 +17,12 @@ def _ragged(rng: np.random.Generator, n: int, dim: int, most: int, dtype=np.floa
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
-@pytest.mark.parametrize("block", [7, 1 << 24])  # tiny blocks split the page set many times
+@pytest.mark.parametrize("block", [7, 1 << 14])  # tiny blocks split the page set many times
 def test_matches_float64_reference_on_ragged_pages(dtype, block, monkeypatch) -> None:
     rng = np.random.default_rng(7)
     pages = _ragged(rng, 40, 16, 60, dtype)
     queries = _ragged(rng, 5, 16, 12)
-    monkeypatch.setattr(impl, "BLOCK_ENTRIES", block)
+    monkeypatch.setattr(impl, "BLOCK_VECTORS", block)
     got = maxsim(queries, *pack(pages)).numpy()
     expected = maxsim_reference(queries, [p.astype(np.float32) for p in pages])
     assert got.shape == (5, 40)
@@ -57,3 +60,42 @@ def test_query_order_is_kept() -> None:
     page = [torch.eye(4)]
     queries = [np.eye(4, dtype=np.float32)[:1], np.eye(4, dtype=np.float32)[:3]]
     assert maxsim(queries, *pack(page))[:, 0].tolist() == [1.0, 3.0]
+
+
+
+TRITON_CHECK = """
+import numpy as np, torch
+from colretrieve.scoring import maxsim, maxsim_reference, pack
+from colretrieve.scoring.triton_maxsim import token_maxima
+rng = np.random.default_rng(3)
+pages = [rng.standard_normal((int(rng.integers(1, 150)), {dim})).astype(np.float16) for _ in range(9)]
+queries = [rng.standard_normal((n, {dim})).astype(np.float32) for n in (5, 20, 70)]  # 95 tokens: two token blocks
+weights = [rng.uniform(0.5, 2, len(q)).astype(np.float32) for q in queries]
+flat, offsets = pack(pages)
+flat, offsets = flat.to("{device}"), offsets.to("{device}")
+expected = maxsim_reference([q.astype(np.float16) for q in queries], pages, weights)  # kernel multiplies in float16
+best = token_maxima(torch.cat([torch.from_numpy(q) for q in queries]).to(flat.device), flat, offsets).cpu()
+best *= torch.from_numpy(np.concatenate(weights))[:, None]
+got = torch.zeros(3, 9).index_add_(0, torch.repeat_interleave(torch.arange(3), torch.tensor([5, 20, 70])), best)
+np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4, atol=5e-3)
+if flat.is_cuda:  # and maxsim itself sends CUDA pages there
+    np.testing.assert_allclose(maxsim(queries, flat, offsets, weights).numpy(), expected, rtol=1e-4, atol=5e-3)
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("dim", [128, 384])
+def test_triton_kernel_under_the_interpreter(dim: int) -> None:
+    """The CUDA kernel's own code, run by Triton's CPU interpreter: how CI checks it without a GPU."""
+    pytest.importorskip("triton", reason="triton is not installed")
+    run = subprocess.run([sys.executable, "-c", TRITON_CHECK.format(dim=dim, device="cpu")], capture_output=True,
+                         text=True, timeout=600, env={**os.environ, "TRITON_INTERPRET": "1"})
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_triton_kernel_on_the_gpu() -> None:
+    pytest.importorskip("triton")
+    run = subprocess.run([sys.executable, "-c", TRITON_CHECK.format(dim=128, device="cuda")], capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
