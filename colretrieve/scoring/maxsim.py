@@ -50,7 +50,7 @@ def maxsim(queries: Sequence[np.ndarray | torch.Tensor], flat: torch.Tensor, off
         best = token_maxima(q.to(flat.device), flat, offsets).cpu()
     else:
         bounds = offsets.tolist()
-        best = token_maxima_cpu(q, [flat[a:b] for a, b in zip(bounds, bounds[1:])])
+        best = token_maxima_cpu(q, [flat[a:b] for a, b in zip(bounds, bounds[1:])], flat, bounds)
     return _sum_per_query(best, queries, weights)
 
 
@@ -74,7 +74,8 @@ def _sum_per_query(best: torch.Tensor, queries: Sequence[np.ndarray | torch.Tens
     return torch.zeros(len(queries), best.shape[1]).index_add_(0, query_of_token, best)
 
 
-def token_maxima_cpu(q: torch.Tensor, pages: Sequence[torch.Tensor]) -> torch.Tensor:
+def token_maxima_cpu(q: torch.Tensor, pages: Sequence[torch.Tensor], flat: torch.Tensor | None = None,
+                     bounds: Sequence[int] | None = None) -> torch.Tensor:
     """(n_tokens, n_pages): each query token's best similarity on each page.
 
     Blocks of whole pages are converted to float32 into one reused, cache-sized buffer,
@@ -82,7 +83,8 @@ def token_maxima_cpu(q: torch.Tensor, pages: Sequence[torch.Tensor]) -> torch.Te
     Ragged pages are made equally long inside a block by repeating each page's last vector,
     which cannot change a maximum: no padding value, no segmented reduction. Tokens are
     padded to a multiple of 16 with zero rows (dropped after) so the reduction runs on whole
-    AVX-512 registers. The full (tokens x vectors) matrix never exists.
+    AVX-512 registers. The full (tokens x vectors) matrix never exists. When the pages are
+    packed (`flat`, `bounds`), a block of equally long pages is converted in one copy.
     """
     n_tokens, n_pages = len(q), len(pages)
     best = torch.empty(n_tokens, n_pages, dtype=torch.float32)
@@ -99,13 +101,21 @@ def token_maxima_cpu(q: torch.Tensor, pages: Sequence[torch.Tensor]) -> torch.Te
         width = max(lengths[start:end])
         rows = (end - start) * width
         block = buffer[:rows].view(end - start, width, -1)
-        for slot, page in enumerate(pages[start:end]):
-            block[slot, : len(page)].copy_(page)
-            if len(page) < width:
-                block[slot, len(page):] = block[slot, len(page) - 1]
+        if flat is not None and bounds is not None and bounds[end] - bounds[start] == rows:
+            buffer[:rows].copy_(flat[bounds[start]:bounds[end]])  # ColPali: one run, one copy
+        else:
+            _fill(block, pages[start:end])
         sim = torch.mm(buffer[:rows], q.T, out=sims[:rows])  # (rows, tokens)
         best[:, start:end] = sim.view(end - start, width, len(q)).amax(dim=1).T[:n_tokens]
     return best
+
+
+def _fill(block: torch.Tensor, pages: Sequence[torch.Tensor]) -> None:
+    """Copy pages into the (pages, width, dim) block, each padded with its own last vector."""
+    for slot, page in enumerate(pages):
+        block[slot, : len(page)].copy_(page)
+        if len(page) < block.shape[1]:
+            block[slot, len(page):] = block[slot, len(page) - 1]
 
 
 def maxsim_reference(queries: Sequence[np.ndarray], pages: Sequence[np.ndarray],
