@@ -103,6 +103,11 @@ class IngestReport:
     def pages_per_second(self) -> float:
         return self.pages / self.seconds if self.seconds else 0.0
 
+    def skip(self, path: Path, reason: str) -> str:
+        """Record a file that could not be taken; returns the line to show the user."""
+        self.failed.append((path, reason))
+        return f"skipped {path}: {reason}"
+
 
 @dataclass(eq=False)  # identity: jobs are told apart and hashed as the objects they are
 class _Job:
@@ -297,8 +302,7 @@ class Index:
                 if job.reader is not None:
                     job.reader.close()
                 self._store.delete({"doc_id": job.doc_id})
-                report.failed.append((job.path, reason))
-                line = f"skipped {job.path}: {reason}"
+                line = report.skip(job.path, reason)
                 bar.write(line) if progress else say(line)
 
             self._ingest_jobs(jobs, _Batcher(self, pool, bar, report, fail))
@@ -323,12 +327,10 @@ class Index:
                 with open_document(path, doc_id, dpi=self.config.dpi) as reader:
                     page_count = reader.page_count
             except BadDocumentError as exc:
-                report.failed.append((path, exc.reason))
-                say(f"skipped {path}: {exc.reason}")
+                say(report.skip(path, exc.reason))
                 continue
             except OSError as exc:
-                report.failed.append((path, exc.strerror or str(exc)))
-                say(f"skipped {path}: {exc.strerror or exc}")
+                say(report.skip(path, exc.strerror or str(exc)))
                 continue
             stored = {p["page"] for batch in self._store.scan({"doc_id": doc_id}, fields=("page",))
                       for _, p, _ in batch}
@@ -342,8 +344,7 @@ class Index:
             try:
                 yield from discover_documents([raw], images)
             except FileNotFoundError:
-                report.failed.append((Path(raw), "no such file or directory"))
-                say(f"skipped {raw}: no such file or directory")
+                say(report.skip(Path(raw), "no such file or directory"))
 
     def _is_complete(self, doc_id: str, path: Path) -> bool:
         """True if `doc_id` is fully stored; a renamed or moved file gets its new path recorded."""
@@ -363,10 +364,11 @@ class Index:
         """
         from .documents.ocr import OCR_DPI
 
+        ocr = self._ocr_function()
         for job in jobs:
             try:
                 job.reader = open_document(job.path, job.doc_id, dpi=self.config.dpi, renderer=self.config.renderer,
-                                           ocr=self._ocr_function(), ocr_dpi=OCR_DPI)
+                                           ocr=ocr, ocr_dpi=OCR_DPI)
                 job.left = job.page_count - len(job.stored)
                 if job.left == 0:  # every page stored before an interruption, only the mark missing
                     batcher.complete(job)

@@ -9,10 +9,8 @@ import numpy as np
 import torch
 
 from ..documents.page import Page
-from ..errors import ColretrieveError
 from .base import l2_normalize
-from .colvision import model_type
-from .loading import load_pretrained, pick_device, resolve_model
+from .loading import load_checkpoint
 from .memory import halve_on_oom
 
 #: model_type in config.json -> model class in transformers.
@@ -26,19 +24,11 @@ class DualEncoderPrefilter:
     def __init__(self, model: str, *, device: str = "auto", batch_size: int = 16) -> None:
         import transformers
 
-        path = resolve_model(model)
-        kind = model_type(path)
-        if kind not in DUAL_ENCODERS:
-            raise ColretrieveError(f"model {model} is a {kind or 'unknown'!r} model; prefilter models are "
-                                   f"{', '.join(DUAL_ENCODERS)} (CLIP, SigLIP)")
-        self.kind = kind
-        self.device = pick_device(device)
-        dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
-        model_class = getattr(transformers, DUAL_ENCODERS[kind])
-        self.model = load_pretrained(model_class, path, dtype=dtype).to(self.device).eval()
+        self.kind, self.model, path, self.device = load_checkpoint(
+            model, DUAL_ENCODERS, f"prefilter models are {', '.join(DUAL_ENCODERS)} (CLIP, SigLIP)", device)
         self.processor = transformers.AutoProcessor.from_pretrained(str(path), local_files_only=True)
         self.batch_size = batch_size
-        self.name = f"{kind}:{model}"
+        self.name = f"{self.kind}:{model}"
         self.dim = int(self.embed_queries(["dimension probe"]).shape[1])
 
     def embed_pages(self, pages: Sequence[Page]) -> np.ndarray:

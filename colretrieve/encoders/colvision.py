@@ -9,10 +9,8 @@ Image-patch vectors keep their grid cell for similarity maps; prompt tokens get 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +19,7 @@ import torch
 from ..documents.page import Page
 from ..errors import ColretrieveError
 from .base import MultiVectorEncoder, PageVectors
-from .loading import load_pretrained, pick_device, resolve_model
+from .loading import load_checkpoint
 from .memory import halve_on_oom
 
 #: model_type in config.json -> (model class, processor class) in transformers.
@@ -30,13 +28,6 @@ FAMILIES = {
     "colqwen2": ("ColQwen2ForRetrieval", "ColQwen2Processor"),
     "colmodernvbert": ("ColModernVBertForRetrieval", "ColModernVBertProcessor"),
 }
-
-
-def model_type(path: Path) -> str:
-    config = path / "config.json"
-    if not config.is_file():
-        raise ColretrieveError(f"{path}: no config.json, not a transformers model folder")
-    return json.loads(config.read_text()).get("model_type", "")
 
 
 class ColVisionEncoder(MultiVectorEncoder):
@@ -59,26 +50,19 @@ class ColVisionEncoder(MultiVectorEncoder):
                  max_pixels: int | None = None) -> None:
         import transformers
 
-        path = resolve_model(model)
-        kind = model_type(path)
-        if kind not in FAMILIES:
-            raise ColretrieveError(f"model {model} is a {kind or 'unknown'!r} model; page encoders are "
-                                   f"{', '.join(FAMILIES)} (ColPali, ColQwen2, ColModernVBert)")
-        model_class, processor_class = (getattr(transformers, name) for name in FAMILIES[kind])
-        self.kind = kind
-        self.device = pick_device(device)
-        # bf16 halves memory and is what the checkpoints were trained in; CPUs run float32 faster
-        dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
-        self.model = load_pretrained(model_class, path, dtype=dtype).to(self.device).eval()
+        self.kind, self.model, path, self.device = load_checkpoint(
+            model, {kind: classes[0] for kind, classes in FAMILIES.items()},
+            f"page encoders are {', '.join(FAMILIES)} (ColPali, ColQwen2, ColModernVBert)", device)
+        processor_class = getattr(transformers, FAMILIES[self.kind][1])
         self.processor = processor_class.from_pretrained(str(path), local_files_only=True)
         if max_pixels is not None:
-            if kind != "colqwen2":
-                raise ColretrieveError(f"max_pixels applies to ColQwen2 models, not {kind}")
+            if self.kind != "colqwen2":
+                raise ColretrieveError(f"max_pixels applies to ColQwen2 models, not {self.kind}")
             self.processor.image_processor.size["longest_edge"] = max_pixels  # Qwen2-VL counts pixels here
         self.dim = int(self.model.config.embedding_dim)
         self.batch_size = batch_size
         self.grid = self._fixed_grid()
-        self.name = f"{kind}:{model}"
+        self.name = f"{self.kind}:{model}"
 
     def _fixed_grid(self) -> tuple[int, int]:
         """The patch grid for ColPali (square, fixed); others vary by page and report their own."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +81,31 @@ def resolve_model(name: str) -> Path:
         f"model {name} is not a local folder and not in the Hugging Face cache, and {where}; "
         f"fetch it on a machine with internet (huggingface-cli download {name}) and copy the cache "
         f"({constants.HF_HUB_CACHE}), or pass the model's folder")
+
+
+def model_type(path: Path) -> str:
+    config = path / "config.json"
+    if not config.is_file():
+        raise ColretrieveError(f"{path}: no config.json, not a transformers model folder")
+    return json.loads(config.read_text()).get("model_type", "")
+
+
+def load_checkpoint(model: str, families: Mapping[str, str], role: str,
+                    device: str) -> tuple[str, Any, Path, str]:
+    """Resolve `model`, check its model_type is one of `families` (model_type -> transformers
+    class name), and load it complete on `device`: bf16 on CUDA (what the checkpoints were
+    trained in, half the memory), float32 elsewhere (CPUs run it faster).
+
+    Returns (model_type, model in eval mode, local folder, device). `role` names what the
+    families are for in the error, e.g. "page encoders are colpali, ... (ColPali, ...)".
+    """
+    import transformers
+
+    path = resolve_model(model)
+    kind = model_type(path)
+    if kind not in families:
+        raise ColretrieveError(f"model {model} is a {kind or 'unknown'!r} model; {role}")
+    device = pick_device(device)
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    loaded = load_pretrained(getattr(transformers, families[kind]), path, dtype=dtype).to(device).eval()
+    return kind, loaded, path, device
