@@ -91,6 +91,7 @@ def token_maxima_cpu(q: torch.Tensor, pages: Sequence[torch.Tensor], flat: torch
     if n_pages == 0:
         return best
     q = torch.cat([q, q.new_zeros(-n_tokens % 16, q.shape[1])]) if n_tokens % 16 else q
+    qt = q.T.contiguous()  # a (dim, tokens) operand: MKL's kernel for it is ~1.5x the transposed view's
     lengths = [len(p) for p in pages]
     longest = max(lengths)
     per_block = max(1, BLOCK_VECTORS // longest)
@@ -105,7 +106,7 @@ def token_maxima_cpu(q: torch.Tensor, pages: Sequence[torch.Tensor], flat: torch
             buffer[:rows].copy_(flat[bounds[start]:bounds[end]])  # ColPali: one run, one copy
         else:
             _fill(block, pages[start:end])
-        sim = torch.mm(buffer[:rows], q.T, out=sims[:rows])  # (rows, tokens)
+        sim = torch.mm(buffer[:rows], qt, out=sims[:rows])  # (rows, tokens)
         best[:, start:end] = sim.view(end - start, width, len(q)).amax(dim=1).T[:n_tokens]
     return best
 

@@ -1,4 +1,4 @@
-"""An append-only float16 file of page vectors beside the store, read through a memory map.
+"""An append-only file of page vectors beside the store, read through a memory map.
 
 Reading multi-vectors back through a vector database's Python binding means one Python float
 object per number (seconds for a few hundred pages); a memory map hands MaxSim the stored bytes
@@ -13,16 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-DTYPE = np.float16
+from ..scoring.quantization import VectorFormat
 
 
 class VectorFile:
-    """Rows of `dim` float16 values; `append` returns the first row's index."""
+    """Rows of `dim` values stored in `format` (scoring/quantization.py); `append` returns the
+    first row's index."""
 
-    def __init__(self, path: Path, dim: int) -> None:
+    def __init__(self, path: Path, dim: int, format: str = "float16") -> None:
         self.path = path
         self.dim = dim
-        self._row_bytes = dim * np.dtype(DTYPE).itemsize
+        self.format = VectorFormat(format, dim)
+        self._row_bytes = self.format.row_bytes
         self._fh = open(path, "a+b")
         size = os.fstat(self._fh.fileno()).st_size
         if size % self._row_bytes:  # a row cut short by a crash: nothing points at it
@@ -40,7 +42,7 @@ class VectorFile:
             raise ValueError(f"expected (n, {self.dim}) vectors, got {vectors.shape}")
         first = self._rows
         self._fh.seek(0, os.SEEK_END)
-        self._fh.write(np.ascontiguousarray(vectors, dtype=DTYPE).tobytes())
+        self._fh.write(self.format.encode(vectors).tobytes())
         self._fh.flush()
         self._rows += len(vectors)
         return first
@@ -49,10 +51,11 @@ class VectorFile:
         os.fsync(self._fh.fileno())
 
     def read(self, first: int, count: int) -> np.ndarray:
-        """Rows [first, first + count) as a read-only view of the file, no copy."""
+        """Rows [first, first + count) as vectors: float16 is a read-only view of the file, no
+        copy; other formats are decoded to float32."""
         if self._map is None or len(self._map) < first + count:
-            self._map = np.memmap(self.path, dtype=DTYPE, mode="r", shape=(self._rows, self.dim))
-        return self._map[first : first + count]
+            self._map = np.memmap(self.path, dtype=np.uint8, mode="r", shape=(self._rows, self._row_bytes))
+        return self.format.decode(self._map[first : first + count])
 
     def close(self) -> None:
         self._map = None
