@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -9,7 +10,6 @@ from pathlib import Path
 
 import click
 
-from .config import CONFIG_FILE
 from .documents.render import RENDERERS
 from .encoders import DEFAULT_ENCODER
 from .errors import ColretrieveError
@@ -20,10 +20,50 @@ from .index import (
     Index,
     default_index_dir,
 )
+from .location import DIRECTORY_STORES, Location
+from .scoring.quantization import FORMATS
+from .storage.qdrant import QdrantOptions
 
-index_option = click.option(
-    "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help=f"Index directory [default: ${INDEX_ENV} or ./{DEFAULT_INDEX_DIR}].")
+INDEX_HELP = (f"Index directory, or http://HOST:6333/COLLECTION on a Qdrant server or cluster "
+              f"[default: ${INDEX_ENV} or ./{DEFAULT_INDEX_DIR}].")
+
+
+def index_option(command):
+    """--index DIR|URL and --grpc, which every command that opens an index takes."""
+    command = click.option("--grpc", is_flag=True,
+                           help="Talk to a Qdrant server over gRPC (port 6334) instead of REST.")(command)
+    return click.option("--index", "target", default=None, metavar="DIR|URL", help=INDEX_HELP)(command)
+
+
+def _target(target: str | None) -> str:
+    return target or str(default_index_dir())
+
+
+def layout_options(command):
+    """How a new index's pages are stored: for `ingest` into a new index and `migrate`."""
+    for option in reversed([
+        click.option("--store", type=click.Choice(DIRECTORY_STORES), default="edge", show_default=True,
+                     help="For a new directory index: embedded qdrant-edge, or qdrant-client's local mode."),
+        click.option("--on-disk/--in-ram", default=True, show_default=True,
+                     help="Qdrant collection: multi-vectors in memory-mapped files or all in RAM."),
+        click.option("--quantization", type=click.Choice(["int8", "binary"]), default=None,
+                     help="Qdrant collection: a compressed RAM copy of the multi-vectors."),
+        click.option("--shards", type=click.IntRange(min=1), default=None, help="Qdrant collection: shard_number."),
+        click.option("--replicas", type=click.IntRange(min=1), default=None,
+                     help="Qdrant collection: replication_factor."),
+        click.option("--write-consistency", type=click.IntRange(min=1), default=None,
+                     help="Qdrant collection: write_consistency_factor."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _layout(on_disk: bool, quantization: str | None, shards: int | None, replicas: int | None,
+            write_consistency: int | None) -> QdrantOptions:
+    return QdrantOptions(on_disk=on_disk, quantization=quantization, shard_number=shards,
+                         replication_factor=replicas, write_consistency_factor=write_consistency)
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 
 
@@ -76,15 +116,22 @@ def main() -> None:
               help="Rasteriser, for a new index.")
 @click.option("--ocr", type=click.Choice(["tesseract", "rapidocr", "none"]), default="tesseract",
               show_default=True, help="OCR for pages without a text layer, for a new index.")
+@click.option("--pool-factor", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Token pooling, for a new index: keep about 1/N of each page's vectors (2: half the storage).")
+@click.option("--vectors", "vector_format", type=click.Choice(FORMATS), default="float16", show_default=True,
+              help="Stored form MaxSim reads, for a new index; int8 and binary rescore the best pages from float16.")
 @click.option("--images", is_flag=True,
               help="Also take image files in folders (PNG, JPEG, TIFF, WebP, BMP, GIF) as pages, read by OCR.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Pages per encoder step [default: the encoder's]; lower it to save memory.")
+@layout_options
 @device_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
-def ingest(paths: tuple[Path, ...], index_dir: Path | None, encoder: str, prefilter: str | None,
-           max_pixels: int | None, dpi: int, renderer: str, ocr: str, images: bool, batch_size: int | None,
+def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str, prefilter: str | None,
+           max_pixels: int | None, dpi: int, renderer: str, ocr: str, pool_factor: int, vector_format: str,
+           images: bool, batch_size: int | None, store: str, on_disk: bool, quantization: str | None,
+           shards: int | None, replicas: int | None, write_consistency: int | None,
            device: str, quiet: bool, as_json: bool) -> None:
     """Add the PDFs in PATHS (files or folders, searched recursively) to the index.
 
@@ -92,15 +139,17 @@ def ingest(paths: tuple[Path, ...], index_dir: Path | None, encoder: str, prefil
 
     Unchanged files are skipped and an interrupted run resumes. Exit status 1 if any file failed.
     """
-    directory = index_dir or default_index_dir()
-    if (directory / CONFIG_FILE).exists():
-        idx = Index.open(directory, device=device)
+    where = _target(target)
+    if Location.parse(where, grpc).exists():
+        idx = Index.open(where, device=device, grpc=grpc)
         if encoder != idx.config.encoder:
             idx.close()
-            _fail(f"index {directory} uses encoder {idx.config.encoder!r}, not {encoder!r}")
+            _fail(f"index {where} uses encoder {idx.config.encoder!r}, not {encoder!r}")
     else:
         options = {"max_pixels": max_pixels} if max_pixels else {}
-        idx = Index.create(directory, encoder, dpi=dpi, renderer=renderer, ocr=ocr, prefilter=prefilter,
+        idx = Index.create(where, encoder, dpi=dpi, renderer=renderer, ocr=ocr, prefilter=prefilter,
+                           pool_factor=pool_factor, vectors=vector_format, store=store, grpc=grpc,
+                           qdrant=_layout(on_disk, quantization, shards, replicas, write_consistency),
                            device=device, **options)
     with idx:
         report = idx.ingest(paths, images=images, progress=not quiet and not as_json, batch_size=batch_size,
@@ -130,10 +179,10 @@ def ingest(paths: tuple[Path, ...], index_dir: Path | None, encoder: str, prefil
 @click.option("--maps-per-token", is_flag=True, help="With --maps, also one map per query token.")
 @device_option
 @json_option
-def query(text: str, index_dir: Path | None, k: int, exact: bool, candidates: int, file_name: str | None,
+def query(text: str, target: str | None, grpc: bool, k: int, exact: bool, candidates: int, file_name: str | None,
           maps_dir: Path | None, maps_per_token: bool, device: str, as_json: bool) -> None:
     """Print the K pages that best answer TEXT."""
-    with Index.open(index_dir or default_index_dir(), device=device) as idx:
+    with Index.open(_target(target), device=device, grpc=grpc) as idx:
         hits = idx.search(text, k=k, exact=exact, candidates=candidates,
                           filter={"file": file_name} if file_name else None)
         maps = idx.similarity_maps(text, hits, maps_dir, per_token=maps_per_token) if maps_dir else []
@@ -152,21 +201,21 @@ def query(text: str, index_dir: Path | None, k: int, exact: bool, candidates: in
 
 
 @main.command()
-@click.argument("target")
+@click.argument("document")
 @index_option
-def delete(target: str, index_dir: Path | None) -> None:
-    """Remove a document by its file path or doc id (or a unique prefix of it)."""
-    with Index.open(index_dir or default_index_dir()) as idx:
-        removed = idx.delete(target)
-    click.echo(f"deleted {target}: {removed} pages")
+def delete(document: str, target: str | None, grpc: bool) -> None:
+    """Remove DOCUMENT, given by its file path or doc id (or a unique prefix of it)."""
+    with Index.open(_target(target), grpc=grpc) as idx:
+        removed = idx.delete(document)
+    click.echo(f"deleted {document}: {removed} pages")
 
 
 @main.command()
 @index_option
 @json_option
-def stats(index_dir: Path | None, as_json: bool) -> None:
+def stats(target: str | None, grpc: bool, as_json: bool) -> None:
     """Documents, pages, vectors and bytes on disk of the index."""
-    with Index.open(index_dir or default_index_dir()) as idx:
+    with Index.open(_target(target), grpc=grpc) as idx:
         info = idx.stats()
     if as_json:
         click.echo(json.dumps(info))
@@ -178,10 +227,38 @@ def stats(index_dir: Path | None, as_json: bool) -> None:
 
 
 @main.command()
+@click.argument("source", metavar="SRC")
+@click.argument("destination", metavar="DST")
+@layout_options
+@click.option("--grpc", is_flag=True, help="Talk to Qdrant servers over gRPC (port 6334) instead of REST.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Pages per write.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@json_option
+def migrate(source: str, destination: str, store: str, on_disk: bool, quantization: str | None, shards: int | None,
+            replicas: int | None, write_consistency: int | None, grpc: bool, batch_size: int, quiet: bool,
+            as_json: bool) -> None:
+    """Copy the index SRC to DST without encoding again (each a directory or http://HOST:6333/COLLECTION).
+
+    Run it again after an interruption: pages already in DST are skipped.
+    """
+    from .migrate import migrate as copy_index
+
+    report = copy_index(source, destination, store=store, grpc=grpc, batch=batch_size,
+                        qdrant=_layout(on_disk, quantization, shards, replicas, write_consistency),
+                        progress=not quiet and not as_json)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(report)))
+    else:
+        click.echo(f"copied {report.pages} pages ({report.skipped} already there), {report.documents} complete "
+                   f"documents, in {report.seconds:.1f} s", err=True)
+
+
+@main.command()
 @click.argument("dataset", type=click.Path(exists=True, path_type=Path))
 @click.option("--encoder", "retriever", type=click.Choice(["default", "bm25"]), default="default", show_default=True,
               help="The index's encoder, or BM25 over the same words.")
-@index_option
+@click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=f"Index directory [default: ${INDEX_ENV} or ./{DEFAULT_INDEX_DIR}].")
 @click.option("--exact", is_flag=True, help="Score every page, not only the prefilter's candidates.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write all metrics as JSON: {metadata, metrics: {dataset: {...}}, by_kind, ingest, latency_ms}.")

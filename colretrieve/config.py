@@ -30,16 +30,23 @@ class IndexConfig:
     prefilter: str = "native"
     prefilter_id: str = ""
     single_dim: int = 0
+    #: Token pooling at ingest: about 1/pool_factor of each page's vectors are kept (scoring/pooling.py)
+    pool_factor: int = 1
+    #: Stored form MaxSim reads: float16, or int8 / binary with the best pages rescored from float16
+    vectors: str = "float16"
     scoring: str = "hybrid"  # "hybrid": IDF-weighted MaxSim + single vector + BM25; "maxsim": MaxSim alone
     dpi: int = 144
     renderer: str = "pdfium"
     ocr: str = "tesseract"
+    #: "edge" (embedded qdrant-edge) or "qdrant" (a Qdrant server, or qdrant-client's local mode)
     store: str = "edge"
+    #: The Qdrant collection, for store "qdrant"
+    collection: str = ""
     format_version: int = FORMAT_VERSION
 
     @property
     def schema(self) -> StoreSchema:
-        return StoreSchema(self.dim, self.single_dim)
+        return StoreSchema(self.dim, self.single_dim, self.encoder_id)
 
     def save(self, directory: Path) -> None:
         tmp = directory / (CONFIG_FILE + ".tmp")
@@ -52,8 +59,12 @@ class IndexConfig:
         if not path.is_file():
             raise IndexConfigError(f"{directory} is not a colretrieve index (no {CONFIG_FILE}); "
                                    "create one with: colretrieve ingest PDFS --index DIR")
-        data = json.loads(path.read_text())
+        return cls.from_dict(json.loads(path.read_text()), str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str) -> "IndexConfig":
+        """A config saved by this or another colretrieve (`where` names it in errors)."""
         if data.get("format_version") != FORMAT_VERSION:
-            raise IndexConfigError(f"{path}: index format {data.get('format_version')}, "
+            raise IndexConfigError(f"{where}: index format {data.get('format_version')}, "
                                    f"this colretrieve reads format {FORMAT_VERSION}; re-ingest")
         return cls(**data)

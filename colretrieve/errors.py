@@ -20,3 +20,7 @@ class IndexLockedError(ColretrieveError):
 
 class IndexConfigError(ColretrieveError):
     """The index on disk does not match what the caller asked for (encoder, format)."""
+
+
+class StoreUnreachableError(ColretrieveError):
+    """A Qdrant server cannot be used: down, a wrong URL, refused access, or failing past retries."""

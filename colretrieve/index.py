@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .config import CONFIG_FILE, IndexConfig
+from .config import IndexConfig
 from .documents import (
     DocumentReader,
     Page,
@@ -32,12 +32,14 @@ from .encoders import (
     load_prefilter,
 )
 from .errors import BadDocumentError, ColretrieveError, IndexConfigError
+from .location import DIRECTORY_STORES, STORE_DIR, Location
 from .lock import IndexLock
 from .scoring import maxsim_pages
 from .scoring.lexical import Lexicon, fuse
+from .scoring.pooling import pool_tokens
 from .storage import Filter, PagePoint, point_id
-from .storage.base import COMPLETE, PARTIAL
-from .storage.edge import EdgeStore
+from .storage.base import COMPLETE, PARTIAL, Store
+from .storage.qdrant import QdrantOptions
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -47,6 +49,11 @@ DEFAULT_INDEX_DIR = "colretrieve-index"
 INDEX_ENV = "COLRETRIEVE_INDEX"
 #: Pages the prefilter hands to exact MaxSim: the speed/recall knob of two-stage search.
 DEFAULT_CANDIDATES = 256
+#: With int8 / binary vectors, this many of the best candidates (at least; 4 x k if more) are
+#: rescored from their float16 copy, as Qdrant rescores quantized search.
+RESCORE = 32
+#: Candidates scored per step: quantized pages are decoded to float32 a step at a time.
+SCORE_STEP = 512
 #: Payload fields a hit needs; the rest (vector cells) stays in the store.
 HIT_FIELDS = ("doc_id", "path", "page", "page_count", "text")
 #: Weights of the z-scored parts of hybrid scoring. Measured on the dev set: a wide plateau
@@ -181,9 +188,11 @@ class Index:
     call `close()` so the next process can open it.
     """
 
-    def __init__(self, directory: Path, config: IndexConfig, store: EdgeStore, lock: IndexLock,
+    def __init__(self, location: Location, config: IndexConfig, store: Store, lock: IndexLock | None,
                  encoder: MultiVectorEncoder | None = None, prefilter: Any = None, device: str = "auto") -> None:
-        self.directory = directory
+        self.location = location
+        #: The index directory; None for an index on a Qdrant server.
+        self.directory = location.directory
         self.config = config
         self._store = store
         self._lock = lock
@@ -194,23 +203,40 @@ class Index:
 
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
-    def create(cls, directory: str | Path, encoder: str = DEFAULT_ENCODER, *, dpi: int = 144,
+    def create(cls, target: str | Path, encoder: str = DEFAULT_ENCODER, *, dpi: int = 144,
                renderer: str = "pdfium", ocr: str = "tesseract", prefilter: str | None = None,
-               device: str = "auto", **encoder_options: Any) -> "Index":
-        """A new, empty index at `directory` (which must not hold one already).
+               pool_factor: int = 1, vectors: str = "float16", store: str = "edge",
+               qdrant: QdrantOptions | None = None, grpc: bool = False, device: str = "auto",
+               **encoder_options: Any) -> "Index":
+        """A new, empty index at `target` (which must not hold one already).
+
+        `target` is a directory, or `http://HOST:6333/COLLECTION` for a collection on a Qdrant
+        server or cluster (`grpc` to talk gRPC; API key from $QDRANT_API_KEY). A directory
+        index keeps its pages in `store` "edge" (embedded qdrant-edge) or "qdrant"
+        (qdrant-client's local mode); `qdrant` sets a Qdrant collection's layout (on-disk,
+        quantization, shards, replication).
 
         `encoder` is "text" (the offline default) or a ColPali/ColQwen2/ColModernVBert hub id
         or folder. `prefilter` is "native" (the encoder's own single vector, the default where
         there is one), "pooled" (mean of the page's multi-vectors, the default otherwise) or
-        a CLIP/SigLIP hub id or folder. `device` ("auto", "cpu", "cuda", ...) is not saved:
-        each process picks its own. `encoder_options` (e.g. `max_pixels`) are saved.
+        a CLIP/SigLIP hub id or folder. `pool_factor` (2, 3) merges similar vectors of a page
+        by hierarchical clustering, keeping about 1/factor of them. `vectors` is the form MaxSim
+        reads from the embedded store: "float16", "int8" (about half the bytes) or "binary"
+        (1/16), the last two with the best candidates rescored from float16. `device`
+        ("auto", "cpu", "cuda", ...) is not saved: each process picks its own.
+        `encoder_options` (e.g. `max_pixels`) are saved.
         """
-        directory = Path(directory)
-        if (directory / CONFIG_FILE).exists():
-            raise IndexConfigError(f"{directory} already holds an index; open it with Index.open")
-        directory.mkdir(parents=True, exist_ok=True)
-        lock = IndexLock(directory)
-        lock.acquire()
+        location = Location.parse(target, grpc)
+        if location.server:
+            store = "qdrant"
+        if store not in DIRECTORY_STORES:
+            raise ColretrieveError(f"store {store!r}: choose one of {', '.join(DIRECTORY_STORES)}")
+        if vectors != "float16" and store != "edge":
+            raise ColretrieveError(f"--vectors {vectors} is for the embedded store; a Qdrant collection "
+                                   "compresses with its own quantization option")
+        if location.exists():
+            raise IndexConfigError(f"{location} already holds an index; open it with Index.open")
+        lock = location.lock(create=True)
         try:
             model = load_encoder(encoder, device=device, **encoder_options)
             prefilter = prefilter or ("native" if model.summary_dim is not None else "pooled")
@@ -222,38 +248,50 @@ class Index:
             scoring = "hybrid" if model.has_vocabulary else "maxsim"  # hybrid needs a text vocabulary
             config = IndexConfig(encoder=encoder, encoder_options=encoder_options, encoder_id=model.name,
                                  dim=model.dim, prefilter=prefilter, prefilter_id=dual.name if dual else prefilter,
-                                 scoring=scoring, single_dim=single_dim, dpi=dpi, renderer=renderer, ocr=ocr)
-            shutil.rmtree(directory / "store", ignore_errors=True)  # a create that died before its config
-            store = EdgeStore.create(directory / "store", config.schema)
-            config.save(directory)  # written last: its presence means the index is complete
+                                 scoring=scoring, single_dim=single_dim, dpi=dpi, renderer=renderer, ocr=ocr,
+                                 pool_factor=pool_factor, vectors=vectors, store=store,
+                                 collection=location.collection or ("pages" if store == "qdrant" else ""))
+            if location.directory is not None:  # a create that died before its config left this
+                shutil.rmtree(location.directory / STORE_DIR, ignore_errors=True)
+            pages = location.create_store(config, qdrant)
+            if location.directory is not None:
+                config.save(location.directory)  # written last: its presence means the index is complete
         except BaseException:
-            lock.release()
+            if lock:
+                lock.release()
             raise
-        return cls(directory, config, store, lock, model, dual, device)
+        return cls(location, config, pages, lock, model, dual, device)
 
     @classmethod
-    def open(cls, directory: str | Path, device: str = "auto") -> "Index":
-        """The index at `directory`; the encoder loads on first use (stats and delete need none)."""
-        directory = Path(directory)
-        config = IndexConfig.load(directory)
-        lock = IndexLock(directory)
-        lock.acquire()
+    def open(cls, target: str | Path, device: str = "auto", grpc: bool = False) -> "Index":
+        """The index at `target` (a directory or a server URL, as for `create`); the encoder
+        loads on first use (stats and delete need none)."""
+        location = Location.parse(target, grpc)
+        config = location.load_config()
+        lock = location.lock()
         try:
-            store = EdgeStore.open(directory / "store", config.schema)
+            store = location.open_store(config)
         except BaseException:
-            lock.release()
+            if lock:
+                lock.release()
             raise
-        return cls(directory, config, store, lock, device=device)
+        return cls(location, config, store, lock, device=device)
 
     def close(self) -> None:
         self._store.close()
-        self._lock.release()
+        if self._lock:
+            self._lock.release()
 
     def __enter__(self) -> "Index":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def store(self) -> Store:
+        """Where the pages are kept (for tools that move them, such as migrate)."""
+        return self._store
 
     @property
     def encoder(self) -> MultiVectorEncoder:
@@ -401,6 +439,7 @@ class Index:
     def _store_pages(self, pages: Sequence[Page], vectors: Sequence[PageVectors], singles: Sequence[np.ndarray]) -> None:
         points = []
         for page, pv, summary in zip(pages, vectors, singles):
+            pv.vectors, pv.cells = pool_tokens(pv.vectors, pv.cells, self.config.pool_factor)
             points.append(PagePoint(
                 id=point_id(page.doc_id, page.page_no), vectors=pv.vectors, summary=summary,
                 payload={"doc_id": page.doc_id, "path": str(page.path.resolve()), "file": page.path.name,
@@ -449,7 +488,7 @@ class Index:
         query, summary = self._encode_query(text)
         limit = max(self._store.count(where), 1) if exact else candidates
         ids, dense = self._store.prefilter(summary, limit, where, exact=exact)
-        scores = self._score(text, query, ids, dense)
+        scores = self._score(text, query, ids, dense, k)
         order = sorted(range(len(ids)), key=lambda j: (-scores[j], ids[j]))[:k]
         top = [ids[j] for j in order]
         payloads = self._store.payloads(top, HIT_FIELDS)
@@ -485,17 +524,37 @@ class Index:
             return query, self.prefilter.embed_queries([text])[0]
         return query, _pooled(query)
 
-    def _score(self, text: str, query: np.ndarray, ids: list[str], dense: np.ndarray) -> np.ndarray:
-        """Final scores of the candidates `ids`: MaxSim alone, or the hybrid of HYBRID_WEIGHTS."""
+    def _score(self, text: str, query: np.ndarray, ids: list[str], dense: np.ndarray, k: int) -> np.ndarray:
+        """Final scores of the candidates `ids`: MaxSim alone, or the hybrid of HYBRID_WEIGHTS.
+
+        With int8 / binary vectors, MaxSim runs on them first; the best candidates are then
+        rescored from float16 and the scores fused again.
+        """
         if not ids:
             return np.zeros(0, dtype=np.float32)
-        pages = self._store.multivectors(ids)  # views of the memory-mapped vector file
-        if self.config.scoring == "maxsim":
-            return maxsim_pages([query], pages)[0].numpy()
-        lexicon = self._corpus_lexicon()
-        weights = lexicon.idf(self.encoder.query_terms([text])[0])
-        late = maxsim_pages([query], pages, weights=[weights])[0].numpy()
-        return fuse({"maxsim": late, "dense": dense, "bm25": lexicon.bm25(text, ids)}, HYBRID_WEIGHTS)
+        weights = None
+        if self.config.scoring == "hybrid":
+            lexicon = self._corpus_lexicon()
+            weights = lexicon.idf(self.encoder.query_terms([text])[0])
+            parts = {"dense": dense, "bm25": lexicon.bm25(text, ids)}
+        quantized = self.config.vectors != "float16"
+        late = self._maxsim(query, ids, weights, quantized)
+
+        def final() -> np.ndarray:
+            return late if self.config.scoring == "maxsim" else fuse({"maxsim": late, **parts}, HYBRID_WEIGHTS)
+
+        if quantized:
+            best = np.argsort(-final(), kind="stable")[: max(RESCORE, 4 * k)]
+            late[best] = self._maxsim(query, [ids[j] for j in best], weights, quantized=False)
+        return final()
+
+    def _maxsim(self, query: np.ndarray, ids: Sequence[str], weights: np.ndarray | None,
+                quantized: bool) -> np.ndarray:
+        scores = []
+        for start in range(0, len(ids), SCORE_STEP):
+            pages = self._store.multivectors(ids[start : start + SCORE_STEP], quantized=quantized)
+            scores.append(maxsim_pages([query], pages, weights=None if weights is None else [weights])[0].numpy())
+        return np.concatenate(scores)
 
     def _corpus_lexicon(self) -> Lexicon:
         """BM25 and term statistics over every complete page's text, kept until the index changes."""
@@ -518,7 +577,7 @@ class Index:
         """
         doc_ids = self._resolve_documents(str(target))
         if not doc_ids:
-            raise ColretrieveError(f"{target}: no such document in {self.directory}")
+            raise ColretrieveError(f"{target}: no such document in {self.location}")
         removed = self._store.count({"doc_id": doc_ids})
         self._store.delete({"doc_id": doc_ids})
         self._lexicon = None
@@ -554,15 +613,18 @@ class Index:
         docs = self.documents()
         complete = [d for d in docs if d["complete"]]
         return {
-            "index": str(self.directory),
+            "index": str(self.location),
             "documents": len(complete),
             "pages": sum(d["pages"] for d in complete),
             "vectors": sum(d["vectors"] for d in complete),
             "incomplete_documents": len(docs) - len(complete),
-            "bytes_on_disk": sum(f.stat().st_blocks * 512 for f in self.directory.rglob("*") if f.is_file()),
+            "bytes_on_disk": (sum(f.stat().st_blocks * 512 for f in self.directory.rglob("*") if f.is_file())
+                              if self.directory else None),
             "encoder": self.config.encoder_id,
             "dim": self.config.dim,
             "prefilter": self.config.prefilter,
+            "pool_factor": self.config.pool_factor,
+            "vector_format": self.config.vectors,
             "store": self.config.store,
         }
 
@@ -570,7 +632,7 @@ class Index:
 def _check_same(index: Index, saved: str, loaded: str) -> None:
     """A model that now loads under another name would put pages in another vector space."""
     if saved != loaded:
-        raise IndexConfigError(f"index {index.directory} was built with {saved}, but the model now loads as "
+        raise IndexConfigError(f"index {index.location} was built with {saved}, but the model now loads as "
                                f"{loaded}; re-ingest into a new index")
 
 

@@ -1,17 +1,23 @@
 """The Store contract: what the index needs from a vector database, and nothing more.
 
 Filters are plain dicts, `{"field": value}` or `{"field": [v1, v2]}` (any of), so callers
-never import a backend's filter classes; each store translates them.
+never import a backend's filter classes; each store translates them with `translate_filter`.
+
+Both stores (edge.py, qdrant.py) keep the same Qdrant collection layout, defined here once:
+named vectors MULTI and SINGLE, payload indexes on KEYWORD_FIELDS and INTEGER_FIELDS, and
+`n_vectors` in every payload.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
+
+from ..errors import IndexConfigError
 
 Filter = dict[str, Any]
 
@@ -22,6 +28,15 @@ KEYWORD_FIELDS = ("doc_id", "path", "file", "state")
 INTEGER_FIELDS = ("page",)
 PARTIAL, COMPLETE = "partial", "complete"
 
+#: Named vectors: a page's multi-vectors (MaxSim) and its single vector (the prefilter).
+MULTI, SINGLE = "patches", "page"
+#: Payload field holding the row count of a page's multi-vectors.
+ROWS = "n_vectors"
+
+C = TypeVar("C")
+F = TypeVar("F")
+R = TypeVar("R")
+
 
 def point_id(doc_id: str, page_no: int) -> str:
     """Deterministic id, so storing a page twice overwrites instead of duplicating it."""
@@ -30,10 +45,24 @@ def point_id(doc_id: str, page_no: int) -> str:
 
 @dataclass
 class StoreSchema:
-    """Vector widths a store is created with."""
+    """What a store's vectors are: their widths and the encoder that made them.
+
+    Saved with the store, so reopening it for another encoder (another vector space) fails
+    instead of ranking pages by meaningless dot products.
+    """
 
     multi_dim: int
     single_dim: int
+    encoder: str = ""
+
+    def __str__(self) -> str:
+        return f"encoder {self.encoder!r} ({self.multi_dim}-d multi-vectors, {self.single_dim}-d single vector)"
+
+    def check(self, saved: dict[str, Any] | None, where: str) -> None:
+        """Raise IndexConfigError if the schema `saved` at `where` is not this one
+        (None: a store made before schemas were saved, trusted as it is)."""
+        if saved is not None and StoreSchema(**saved) != self:
+            raise IndexConfigError(f"{where} was built for {StoreSchema(**saved)}, not {self}")
 
 
 @dataclass
@@ -47,6 +76,43 @@ class PagePoint:
     vectors: np.ndarray  # (n_vectors, multi_dim)
     summary: np.ndarray  # (single_dim,)
     payload: dict[str, Any] = field(default_factory=dict)
+
+    def parts(self, extra: dict[str, Any] | None = None) -> tuple[dict[str, list], dict[str, Any]]:
+        """(named vectors as lists, payload with `n_vectors` and `extra`): what a store writes."""
+        vectors = {MULTI: self.vectors.tolist(), SINGLE: self.summary.tolist()}
+        return vectors, {**self.payload, ROWS: len(self.vectors), **(extra or {})}
+
+
+def stored_payload(payload: dict[str, Any] | None, *internal: str) -> dict[str, Any]:
+    """A stored payload without the fields a store adds itself (`n_vectors`, `internal`)."""
+    return {k: v for k, v in (payload or {}).items() if k not in (ROWS, *internal)}
+
+
+def translate_filter(filter: Filter | None, match: Callable[[str, Any], C],
+                     match_any: Callable[[str, list[Any]], C], all_of: Callable[[list[C]], F]) -> F | None:
+    """A plain filter dict in a backend's classes: every key must match (a list: any of its
+    values). One reading of the dict for all stores; each passes its own constructors."""
+    if not filter:
+        return None
+    return all_of([match_any(k, list(v)) if isinstance(v, (list, tuple, set)) else match(k, v)
+                   for k, v in filter.items()])
+
+
+def in_order(records: Iterable[R], ids: Sequence[str], key: Callable[[R], Any]) -> list[R]:
+    """`records` (returned in the backend's order) rearranged into the order of `ids`."""
+    by_id = {str(key(r)): r for r in records}
+    return [by_id[i] for i in ids]
+
+
+def scroll_pages(scroll: Callable[[Any], tuple[list[R], Any]]) -> Iterator[list[R]]:
+    """Every non-empty page of a scroll: `scroll(offset)` returns (records, next offset or None)."""
+    offset = None
+    while True:
+        records, offset = scroll(offset)
+        if records:
+            yield records
+        if offset is None:
+            return
 
 
 class Store(Protocol):
@@ -64,8 +130,9 @@ class Store(Protocol):
         """Ids of the `k` best points by single-vector dot product, best first, and their scores
         (`exact`: no approximate index, every point compared)."""
 
-    def multivectors(self, ids: Sequence[str]) -> list[np.ndarray]:
-        """Each point's (n_vectors, dim) array, in the order of `ids`."""
+    def multivectors(self, ids: Sequence[str], quantized: bool = False) -> list[np.ndarray]:
+        """Each point's (n_vectors, dim) array, in the order of `ids`; `quantized`: the store's
+        int8/binary copy where it keeps one (decoded to float32), else the float vectors."""
 
     def payloads(self, ids: Sequence[str], fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Each point's payload (only `fields` when given), in the order of `ids`."""
@@ -74,6 +141,13 @@ class Store(Protocol):
              batch: int = 256) -> Iterator[list[tuple[str, dict[str, Any], np.ndarray | None]]]:
         """Every matching point in batches: (id, payload with `fields`, multi-vectors or None)."""
 
+    def export(self, batch: int = 64) -> Iterator[list[PagePoint]]:
+        """Every point as it was upserted (multi-vectors, single vector, payload), in batches:
+        what another store needs to hold the same pages."""
+
     def count(self, filter: Filter | None = None) -> int: ...
+
+    def flush(self) -> None:
+        """Make every write so far durable (e.g. after a document's completion mark)."""
 
     def close(self) -> None: ...

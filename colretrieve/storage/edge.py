@@ -4,52 +4,73 @@ qdrant-edge runs Qdrant's storage engine in-process: no server, persistent with 
 log, and the same collection layout (named multi-vector with MAX_SIM, payload indexes) a
 Qdrant server uses, so an index can later move to a cluster unchanged. Beside the shard, a
 memory-mapped copy of the multi-vectors (storage/vectorfile.py) feeds MaxSim without
-converting every number to a Python float.
+converting every number to a Python float; an int8 or binary store keeps a second, smaller
+copy in the same row order, which MaxSim reads first.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import qdrant_edge as qe
 
-from ..errors import IndexLockedError
-from .base import INTEGER_FIELDS, KEYWORD_FIELDS, Filter, PagePoint, StoreSchema
+from ..errors import IndexConfigError, IndexLockedError
+from .base import (
+    INTEGER_FIELDS,
+    KEYWORD_FIELDS,
+    MULTI,
+    ROWS,
+    SINGLE,
+    Filter,
+    PagePoint,
+    StoreSchema,
+    in_order,
+    scroll_pages,
+    stored_payload,
+    translate_filter,
+)
 from .vectorfile import VectorFile
 
-MULTI = "patches"
-SINGLE = "page"
 SHARD_DIR = "shard"
 VECTOR_FILE = "vectors.f16"
-#: Payload fields that locate a page's rows in the vector file.
-ROW, ROWS = "vector_row", "n_vectors"
-
-
-def _condition(key: str, value: Any) -> qe.FieldCondition:
-    if isinstance(value, (list, tuple, set)):
-        return qe.FieldCondition(key, match=qe.MatchAny(list(value)))
-    return qe.FieldCondition(key, match=qe.MatchValue(value))
+SCHEMA_FILE = "schema.json"
+#: Payload field that, with `n_vectors`, locates a page's rows in the vector file.
+ROW = "vector_row"
 
 
 def to_edge_filter(filter: Filter | None) -> qe.Filter | None:
-    if not filter:
-        return None
-    return qe.Filter(must=[_condition(k, v) for k, v in filter.items()])
+    return translate_filter(filter, lambda k, v: qe.FieldCondition(k, match=qe.MatchValue(v)),
+                            lambda k, vs: qe.FieldCondition(k, match=qe.MatchAny(vs)),
+                            lambda conditions: qe.Filter(must=conditions))
 
 
 class EdgeStore:
-    """A store in directory `path`; make one with `create`, reopen it with `open`."""
+    """A store in directory `path`; make one with `create`, reopen it with `open`.
 
-    def __init__(self, path: Path, shard: qe.EdgeShard, schema: StoreSchema) -> None:
+    The schema is saved beside the shard (SCHEMA_FILE), so `open` refuses another encoder's.
+    """
+
+    def __init__(self, path: Path, shard: qe.EdgeShard, schema: StoreSchema, vectors: str = "float16") -> None:
         self.path = path
         self._shard = shard
         self._vectors = VectorFile(path / VECTOR_FILE, schema.multi_dim)
+        self._quantized = None
+        if vectors != "float16":
+            self._quantized = VectorFile(path / f"vectors.{vectors}", schema.multi_dim, vectors)
+            rows = min(self._vectors.rows, self._quantized.rows)  # a crash between the two appends
+            self._vectors.truncate(rows)
+            self._quantized.truncate(rows)
 
     @classmethod
-    def create(cls, path: Path, schema: StoreSchema) -> "EdgeStore":
+    def create(cls, path: Path, schema: StoreSchema, vectors: str = "float16") -> "EdgeStore":
+        """A new store; `vectors` "int8" or "binary" adds a copy in that form (scoring/quantization.py)."""
+        if (path / SHARD_DIR).exists():
+            raise IndexConfigError(f"{path} already holds a store; open it instead")
         config = qe.EdgeConfig(vectors={
             # Vectors arrive L2-normalised, so Dot is cosine without a second normalisation;
             # float16 halves the bytes read per query, MaxSim accumulates in float32.
@@ -66,25 +87,33 @@ class EdgeStore:
             shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
         for name in INTEGER_FIELDS:
             shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Integer))
-        return cls(path, shard, schema)
+        (path / SCHEMA_FILE).write_text(json.dumps(asdict(schema)) + "\n")
+        return cls(path, shard, schema, vectors)
 
     @classmethod
-    def open(cls, path: Path, schema: StoreSchema) -> "EdgeStore":
+    def open(cls, path: Path, schema: StoreSchema, vectors: str = "float16") -> "EdgeStore":
+        if not (path / SHARD_DIR).is_dir():
+            raise IndexConfigError(f"{path}: no store here")
+        saved = path / SCHEMA_FILE  # absent in stores made before schemas were saved
+        schema.check(json.loads(saved.read_text()) if saved.exists() else None, f"the store at {path}")
         try:
             shard = qe.EdgeShard.load(str(path / SHARD_DIR))
         except Exception as exc:  # qdrant-edge raises a bare exception class for a held WAL
             if "WouldBlock" in str(exc):
                 raise IndexLockedError(f"{path}: the store is open in another process") from exc
             raise
-        return cls(path, shard, schema)
+        return cls(path, shard, schema, vectors)
 
     def upsert(self, points: Sequence[PagePoint]) -> None:
         located = []
         for p in points:
             row = self._vectors.append(p.vectors)
-            located.append(qe.Point(p.id, {MULTI: p.vectors.tolist(), SINGLE: p.summary.tolist()},
-                                    {**p.payload, ROW: row, ROWS: len(p.vectors)}))
-        self._vectors.sync()  # rows are on disk before any payload points at them
+            if self._quantized is not None:
+                self._quantized.append(p.vectors)
+            located.append(qe.Point(p.id, *p.parts({ROW: row})))
+        for copy in (self._vectors, self._quantized):  # rows are on disk before any payload points at them
+            if copy is not None:
+                copy.sync()
         self._shard.update(qe.UpdateOperation.upsert_points(located))
 
     def set_payload(self, filter: Filter, values: dict[str, Any]) -> None:
@@ -101,29 +130,32 @@ class EdgeStore:
             params=qe.SearchParams(exact=exact)))
         return [str(h.id) for h in hits], np.array([h.score for h in hits], dtype=np.float32)
 
-    def multivectors(self, ids: Sequence[str]) -> list[np.ndarray]:
-        return [self._vectors.read(p[ROW], p[ROWS]) for p in self.payloads(ids, (ROW, ROWS))]
+    def multivectors(self, ids: Sequence[str], quantized: bool = False) -> list[np.ndarray]:
+        source = self._quantized if quantized and self._quantized is not None else self._vectors
+        return [source.read(p[ROW], p[ROWS]) for p in self.payloads(ids, (ROW, ROWS))]
 
     def payloads(self, ids: Sequence[str], fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
         selector = qe.PayloadSelector.Include(list(fields)) if fields else True
-        records = {str(r.id): r for r in self._shard.retrieve(list(ids), with_payload=selector, with_vector=False)}
-        return [dict(records[i].payload or {}) for i in ids]
+        records = self._shard.retrieve(list(ids), with_payload=selector, with_vector=False)
+        return [dict(r.payload or {}) for r in in_order(records, ids, lambda r: r.id)]
 
     def scan(self, filter: Filter | None = None, fields: Sequence[str] = (), vectors: bool = False,
              batch: int = 256) -> Iterator[list[tuple[str, dict[str, Any], np.ndarray | None]]]:
         wanted = list(fields) + ([ROW, ROWS] if vectors else [])
         selector = qe.PayloadSelector.Include(wanted) if wanted else False
-        offset = None
-        while True:
-            records, offset = self._shard.scroll(qe.ScrollRequest(
+        for records in scroll_pages(lambda offset: self._shard.scroll(qe.ScrollRequest(
                 offset=offset, limit=batch, filter=to_edge_filter(filter), with_payload=selector,
-                with_vector=False))
-            if records:
-                yield [(str(r.id), dict(r.payload or {}),
-                        self._vectors.read(r.payload[ROW], r.payload[ROWS]) if vectors else None)
-                       for r in records]
-            if offset is None:
-                return
+                with_vector=False))):
+            yield [(str(r.id), dict(r.payload or {}),
+                    self._vectors.read(r.payload[ROW], r.payload[ROWS]) if vectors else None)
+                   for r in records]
+
+    def export(self, batch: int = 64) -> Iterator[list[PagePoint]]:
+        for records in scroll_pages(lambda offset: self._shard.scroll(qe.ScrollRequest(
+                offset=offset, limit=batch, with_payload=True, with_vector=[SINGLE]))):
+            yield [PagePoint(str(r.id), self._vectors.read(r.payload[ROW], r.payload[ROWS]),
+                             np.asarray(r.vector[SINGLE], dtype=np.float32), stored_payload(r.payload, ROW))
+                   for r in records]
 
     def count(self, filter: Filter | None = None) -> int:
         return self._shard.count(qe.CountRequest(filter=to_edge_filter(filter), exact=True))
@@ -132,5 +164,7 @@ class EdgeStore:
         self._shard.flush()
 
     def close(self) -> None:
-        self._vectors.close()
+        for copy in (self._vectors, self._quantized):
+            if copy is not None:
+                copy.close()
         self._shard.close()

@@ -47,6 +47,13 @@ class VectorFile:
         self._rows += len(vectors)
         return first
 
+    def truncate(self, rows: int) -> None:
+        """Drop rows from `rows` on (rows no payload points at, e.g. written before a crash)."""
+        if rows < self._rows:
+            self._fh.truncate(rows * self._row_bytes)
+            self._rows = rows
+            self._map = None
+
     def sync(self) -> None:
         os.fsync(self._fh.fileno())
 

@@ -1,0 +1,99 @@
+"""Copy an index to another store (a directory, a Qdrant server) without encoding anything again.
+
+Pages are copied as stored (multi-vectors, single vector, payload). Every copied page is
+written "partial" and documents are marked complete only at the end, so a reader of the
+target never sees half a document as whole. Point ids are deterministic, so an interrupted
+copy is resumed by running it again: pages already in the target are skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import IndexConfig
+from .errors import IndexConfigError
+from .index import Index
+from .location import Location
+from .storage.base import COMPLETE, PARTIAL, Store
+from .storage.qdrant import QdrantOptions
+
+#: Settings that decide what the stored vectors mean; the target must agree on all of them.
+SAME = ("encoder_id", "dim", "single_dim", "prefilter_id", "pool_factor", "scoring", "format_version")
+
+
+@dataclass
+class MigrateReport:
+    pages: int = 0
+    skipped: int = 0
+    documents: int = 0
+    seconds: float = 0.0
+
+
+def migrate(source: str | Path, target: str | Path, *, store: str = "edge", qdrant: QdrantOptions | None = None,
+            grpc: bool = False, batch: int = 32, progress: bool = False) -> MigrateReport:
+    """Copy the index at `source` to `target` (a directory, holding its pages in `store`, or a
+    server URL; see `Index.create`). `qdrant` lays out a new Qdrant collection."""
+    report = MigrateReport()
+    started = time.perf_counter()
+    with Index.open(source, grpc=grpc) as src:
+        location = Location.parse(target, grpc)
+        dst = Index.open(target, grpc=grpc) if location.exists() else _create(src.config, location, store, qdrant)
+        with dst:
+            _check_compatible(src.config, dst.config, location)
+            report = _copy(src.store, dst.store, batch, progress, report)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _create(config: IndexConfig, location: Location, store: str, qdrant: QdrantOptions | None) -> Index:
+    """An empty index at `location` with `config`'s encoder settings; no model is loaded."""
+    store = "qdrant" if location.server else store
+    # int8/binary files belong to the embedded store; a Qdrant collection gets the float16 originals
+    copy = dataclasses.replace(config, store=store, vectors=config.vectors if store == "edge" else "float16",
+                               collection=location.collection or ("pages" if store == "qdrant" else ""))
+    lock = location.lock(create=True)
+    try:
+        pages = location.create_store(copy, qdrant)
+        if location.directory is not None:
+            copy.save(location.directory)
+    except BaseException:
+        if lock:
+            lock.release()
+        raise
+    return Index(location, copy, pages, lock)
+
+
+def _check_compatible(src: IndexConfig, dst: IndexConfig, location: Location) -> None:
+    differ = [name for name in SAME if getattr(src, name) != getattr(dst, name)]
+    if differ:
+        name = differ[0]
+        raise IndexConfigError(f"{location} holds another index ({name} {getattr(dst, name)!r}, "
+                               f"not {getattr(src, name)!r}); migrate into a new one")
+
+
+def _copy(src: Store, dst: Store, batch: int, progress: bool, report: MigrateReport) -> MigrateReport:
+    from tqdm.auto import tqdm
+
+    have = {pid for chunk in dst.scan(batch=1024) for pid, _, _ in chunk}
+    complete: set[str] = set()
+    with tqdm(total=src.count(), unit="page", desc="migrate", disable=not progress, dynamic_ncols=True) as bar:
+        for points in src.export(batch):
+            fresh = [p for p in points if p.id not in have]
+            for point in points:
+                if point.payload.get("state") == COMPLETE:
+                    complete.add(point.payload["doc_id"])
+                point.payload["state"] = PARTIAL
+            if fresh:
+                dst.upsert(fresh)
+            report.pages += len(fresh)
+            report.skipped += len(points) - len(fresh)
+            bar.update(len(points))
+    done = sorted(complete)
+    for start in range(0, len(done), 256):  # the completion marks, written last
+        dst.set_payload({"doc_id": done[start : start + 256]}, {"state": COMPLETE})
+    dst.flush()
+    report.documents = len(done)
+    return report

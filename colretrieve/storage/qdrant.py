@@ -1,0 +1,334 @@
+"""A store in a Qdrant collection over qdrant-client: a server, a cluster, or the client's local mode.
+
+The collection has the embedded store's layout (base.py), so an index can move between them.
+Its metadata keeps the store schema and the caller's own settings (e.g. the whole index
+config), so the collection alone is enough to reopen an index.
+
+Unlike EdgeStore there is no memory-mapped copy of the multi-vectors beside it: they come back
+through the client as Python floats, which costs tens of milliseconds per ColPali page.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+from grpc import RpcError, StatusCode
+from qdrant_client import QdrantClient, models
+from qdrant_client.common.client_exceptions import (
+    QdrantException,
+    ResourceExhaustedResponse,
+)
+from qdrant_client.http.exceptions import (
+    ApiException,
+    ResponseHandlingException,
+    UnexpectedResponse,
+)
+
+from ..errors import (
+    ColretrieveError,
+    IndexConfigError,
+    IndexLockedError,
+    StoreUnreachableError,
+)
+from .base import (
+    INTEGER_FIELDS,
+    KEYWORD_FIELDS,
+    MULTI,
+    SINGLE,
+    Filter,
+    PagePoint,
+    StoreSchema,
+    in_order,
+    scroll_pages,
+    stored_payload,
+    translate_filter,
+)
+
+T = TypeVar("T")
+
+REST_PORT, GRPC_PORT = 6333, 6334
+#: Collection metadata key under which colretrieve keeps {"schema": ..., "config": ...}.
+META_KEY = "colretrieve"
+#: A compressed copy of the multi-vectors kept in RAM by the server (always_ram).
+QUANTIZATION: dict[str | None, models.QuantizationConfig | None] = {
+    None: None,
+    "int8": models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8,
+                                                                           always_ram=True)),
+    "binary": models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True)),
+}
+#: Ids per request when reading payloads alone (small); vectors go `batch_size` pages at a time.
+PAYLOAD_BATCH = 1024
+_GRPC_TRANSIENT = {StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED, StatusCode.RESOURCE_EXHAUSTED}
+
+
+def connect(location: str, *, grpc: bool = False, api_key: str | None = None, timeout: float = 60.0) -> QdrantClient:
+    """A client for `location`: an http(s):// URL of a server or cluster, ":memory:", or a folder
+    (qdrant-client's local mode, which one client at a time may hold).
+
+    A server is asked for its collections at once, so a wrong URL, a server that is down or a
+    refused API key is one StoreUnreachableError here rather than a traceback on the first
+    write. `grpc` sends requests over gRPC (a quarter of JSON's bytes for vectors), on port
+    6334 unless the URL names a port other than 6333. `api_key` defaults to $QDRANT_API_KEY.
+    `timeout` (seconds) bounds each request; a batch of ColPali pages is tens of MB.
+    """
+    if location == ":memory:":
+        return QdrantClient(location)
+    if not location.startswith(("http://", "https://")):
+        try:
+            return QdrantClient(path=location)
+        except RuntimeError as exc:  # qdrant-client's message for a folder another client holds
+            if "already accessed" in str(exc):
+                raise IndexLockedError(f"{location}: the Qdrant folder is open in another client; "
+                                       "use a Qdrant server for concurrent access") from exc
+            raise
+    port = urlsplit(location).port
+    client = QdrantClient(url=location, prefer_grpc=grpc, api_key=api_key or os.environ.get("QDRANT_API_KEY"),
+                          grpc_port=port if grpc and port not in (None, REST_PORT) else GRPC_PORT,
+                          timeout=math.ceil(timeout), check_compatibility=False)  # we probe it ourselves
+    try:
+        client.get_collections()
+    except (ApiException, QdrantException, RpcError, httpx.HTTPError) as exc:
+        client.close()
+        hint = " (check QDRANT_API_KEY)" if _refused_key(exc) else ""
+        raise StoreUnreachableError(f"cannot reach Qdrant at {location}: {_reason(exc)}{hint}") from exc
+    return client
+
+
+def with_retries(call: Callable[[], T], retries: int, where: str, wait: float = 0.5) -> T:
+    """`call()`, tried again after `wait`, 2 x `wait`, 4 x `wait`... while it fails transiently
+    (network errors, timeouts, HTTP 5xx and 429, gRPC UNAVAILABLE and DEADLINE_EXCEEDED): a server
+    restarting or busy should not end an ingest. A rejected request (HTTP 4xx) fails at once;
+    giving up is a StoreUnreachableError naming `where`."""
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            if attempt == retries:
+                raise StoreUnreachableError(f"Qdrant at {where} failed {attempt + 1} times: {_reason(exc)}") from exc
+            delay = wait * 2**attempt
+            if isinstance(exc, ResourceExhaustedResponse):
+                delay = max(delay, exc.retry_after_s)
+            time.sleep(delay)
+            attempt += 1
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, ResponseHandlingException):  # the REST client's wrapper of transport errors
+        exc = exc.source
+    if isinstance(exc, UnexpectedResponse):
+        return exc.status_code is not None and (exc.status_code >= 500 or exc.status_code == 429)
+    if isinstance(exc, RpcError) and hasattr(exc, "code"):
+        return exc.code() in _GRPC_TRANSIENT
+    return isinstance(exc, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError,
+                            ResourceExhaustedResponse))
+
+
+def _refused_key(exc: BaseException) -> bool:
+    if isinstance(exc, RpcError) and hasattr(exc, "code"):
+        return exc.code() in (StatusCode.UNAUTHENTICATED, StatusCode.PERMISSION_DENIED)
+    return getattr(exc, "status_code", None) in (401, 403)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying why a request failed, whichever layer raised."""
+    if isinstance(exc, ResponseHandlingException):
+        exc = exc.source
+    if isinstance(exc, UnexpectedResponse):
+        try:
+            detail = ": " + exc.structured()["status"]["error"]
+        except (ValueError, KeyError, TypeError):
+            detail = ""
+        return f"HTTP {exc.status_code} {exc.reason_phrase}{detail}"
+    if isinstance(exc, RpcError) and hasattr(exc, "code"):
+        return f"{exc.code().name}: {exc.details()}"
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _where(client: QdrantClient) -> str:
+    options = client.init_options
+    return str(options.get("url") or options.get("path") or options.get("location"))
+
+
+def _is_local(client: QdrantClient) -> bool:
+    """qdrant-client's local mode: every search is exact, payload indexes do nothing (it warns of both)."""
+    options = client.init_options
+    return options.get("path") is not None or options.get("location") == ":memory:"
+
+
+def to_qdrant_filter(filter: Filter | None) -> models.Filter | None:
+    return translate_filter(filter, lambda k, v: models.FieldCondition(key=k, match=models.MatchValue(value=v)),
+                            lambda k, vs: models.FieldCondition(key=k, match=models.MatchAny(any=vs)),
+                            lambda conditions: models.Filter(must=conditions))
+
+
+@dataclass
+class QdrantOptions:
+    """How a new collection is laid out (the first five) and how requests are sent (the last two).
+
+    `on_disk`: the server keeps multi-vectors (~260 KB a ColPali page in float16) in
+    memory-mapped files, its page cache holding the hot ones, rather than all in RAM.
+    `quantization`: None, "int8" or "binary": a compressed RAM copy of the multi-vectors for
+    Qdrant's own MAX_SIM queries (colretrieve itself reads the originals). `shard_number`, `replication_factor`,
+    `write_consistency_factor`: the cluster layout, None for the server's default.
+    `batch_size`: points per request; 8 ColPali pages (1030 x 128) are ~23 MB of JSON, under
+    the server's default 32 MB request limit. `retries`: see `with_retries`.
+    """
+
+    on_disk: bool = True
+    quantization: str | None = None
+    shard_number: int | None = None
+    replication_factor: int | None = None
+    write_consistency_factor: int | None = None
+    batch_size: int = 8
+    retries: int = 5
+
+    def __post_init__(self) -> None:
+        if self.quantization not in QUANTIZATION:
+            raise ColretrieveError(f"quantization: expected None, 'int8' or 'binary', got {self.quantization!r}")
+
+
+class QdrantStore:
+    """Pages in `collection`; make one with `create`, reopen it with `open`.
+
+    The store owns its client: `close` closes it (and frees a local-mode folder).
+    """
+
+    def __init__(self, client: QdrantClient, collection: str, schema: StoreSchema, metadata: dict[str, Any],
+                 options: QdrantOptions) -> None:
+        self.client = client
+        self.collection = collection
+        self.schema = schema
+        #: The caller's settings saved at `create` (e.g. an index config).
+        self.metadata = metadata
+        self.options = options
+        self.where = _where(client)
+        self._local = _is_local(client)
+
+    @classmethod
+    def create(cls, client: QdrantClient, collection: str, schema: StoreSchema, options: QdrantOptions | None = None,
+               metadata: dict[str, Any] | None = None) -> "QdrantStore":
+        """A new collection; `metadata` (JSON-able) is saved with the schema in its metadata."""
+        options = options or QdrantOptions()
+        where = _where(client)
+        if with_retries(lambda: client.collection_exists(collection), options.retries, where):
+            raise IndexConfigError(f"collection {collection!r} already exists at {where}; open it instead")
+        vectors = {
+            # As in edge.py: Dot on L2-normalised vectors, multi-vectors in float16. No HNSW graph
+            # over them (m=0): colretrieve scores them itself, the graph would cost and serve nothing.
+            MULTI: models.VectorParams(
+                size=schema.multi_dim, distance=models.Distance.DOT, datatype=models.Datatype.FLOAT16,
+                multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
+                on_disk=options.on_disk, hnsw_config=models.HnswConfigDiff(m=0),
+                quantization_config=QUANTIZATION[options.quantization]),
+            SINGLE: models.VectorParams(size=schema.single_dim, distance=models.Distance.DOT),
+        }
+        metadata = metadata or {}
+        with_retries(lambda: client.create_collection(
+            collection, vectors_config=vectors, shard_number=options.shard_number,
+            replication_factor=options.replication_factor, write_consistency_factor=options.write_consistency_factor,
+            metadata={META_KEY: {"schema": asdict(schema), "config": metadata}}), options.retries, where)
+        indexes = [(name, models.PayloadSchemaType.KEYWORD) for name in KEYWORD_FIELDS]
+        indexes += [(name, models.PayloadSchemaType.INTEGER) for name in INTEGER_FIELDS]
+        for name, kind in [] if _is_local(client) else indexes:  # local mode has no payload indexes
+            with_retries(lambda: client.create_payload_index(collection, name, kind), options.retries, where)
+        return cls(client, collection, schema, metadata, options)
+
+    @classmethod
+    def open(cls, client: QdrantClient, collection: str, schema: StoreSchema | None = None,
+             options: QdrantOptions | None = None) -> "QdrantStore":
+        """The store in `collection`; a `schema` other than the saved one is an IndexConfigError.
+        Of `options`, only `batch_size` and `retries` apply: the layout was fixed at `create`."""
+        options = options or QdrantOptions()
+        where = _where(client)
+        if not with_retries(lambda: client.collection_exists(collection), options.retries, where):
+            raise IndexConfigError(f"no collection {collection!r} at {where}")
+        info = with_retries(lambda: client.get_collection(collection), options.retries, where)
+        saved = (info.config.metadata or {}).get(META_KEY)
+        if saved is None:
+            raise IndexConfigError(f"collection {collection!r} at {where} is not a colretrieve store "
+                                   f"(no {META_KEY!r} metadata)")
+        if schema is not None:
+            schema.check(saved["schema"], f"collection {collection!r} at {where}")
+        return cls(client, collection, StoreSchema(**saved["schema"]), saved["config"], options)
+
+    def _call(self, method: Callable[..., T], **kwargs: Any) -> T:
+        return with_retries(lambda: method(self.collection, **kwargs), self.options.retries, self.where)
+
+    def upsert(self, points: Sequence[PagePoint]) -> None:
+        for start in range(0, len(points), self.options.batch_size):
+            batch = [models.PointStruct(id=p.id, vector=vectors, payload=payload)
+                     for p in points[start : start + self.options.batch_size] for vectors, payload in [p.parts()]]
+            self._call(self.client.upsert, points=batch, wait=True)
+
+    def set_payload(self, filter: Filter, values: dict[str, Any]) -> None:
+        self._call(self.client.set_payload, payload=values, points=to_qdrant_filter(filter), wait=True)
+
+    def delete(self, filter: Filter) -> None:
+        self._call(self.client.delete, points_selector=models.FilterSelector(filter=to_qdrant_filter(filter)), wait=True)
+
+    def prefilter(self, vector: np.ndarray, k: int, filter: Filter | None = None,
+                  exact: bool = False) -> tuple[list[str], np.ndarray]:
+        hits = self._call(self.client.query_points, query=vector.astype(np.float32).tolist(), using=SINGLE, limit=k,
+                          query_filter=to_qdrant_filter(filter),
+                          search_params=None if self._local else models.SearchParams(exact=exact),
+                          with_payload=False, with_vectors=False).points
+        return [str(h.id) for h in hits], np.array([h.score for h in hits], dtype=np.float32)
+
+    def _retrieve(self, ids: Sequence[str], with_payload: bool | list[str], with_vectors: bool | list[str]
+                  ) -> Iterator[models.Record]:
+        """Records of `ids` in their order, a bounded number per request (with vectors, responses
+        of `batch_size` pages stay tens of MB)."""
+        step = self.options.batch_size if with_vectors else PAYLOAD_BATCH
+        for start in range(0, len(ids), step):
+            chunk = ids[start : start + step]
+            records = self._call(self.client.retrieve, ids=list(chunk), with_payload=with_payload,
+                                 with_vectors=with_vectors)
+            yield from in_order(records, chunk, lambda r: r.id)
+
+    def multivectors(self, ids: Sequence[str], quantized: bool = False) -> list[np.ndarray]:
+        """Float vectors either way: the collection's quantization serves Qdrant's own queries."""
+        return [_matrix(r) for r in self._retrieve(ids, with_payload=False, with_vectors=[MULTI])]
+
+    def payloads(self, ids: Sequence[str], fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        return [dict(r.payload or {}) for r in self._retrieve(ids, list(fields) if fields else True, False)]
+
+    def scan(self, filter: Filter | None = None, fields: Sequence[str] = (), vectors: bool = False,
+             batch: int = 256) -> Iterator[list[tuple[str, dict[str, Any], np.ndarray | None]]]:
+        for records in scroll_pages(lambda offset: self._call(
+                self.client.scroll, scroll_filter=to_qdrant_filter(filter), limit=batch, offset=offset,
+                with_payload=list(fields) or False, with_vectors=[MULTI] if vectors else False)):
+            yield [(str(r.id), dict(r.payload or {}), _matrix(r) if vectors else None) for r in records]
+
+    def export(self, batch: int = 64) -> Iterator[list[PagePoint]]:
+        for records in scroll_pages(lambda offset: self._call(
+                self.client.scroll, limit=min(batch, self.options.batch_size), offset=offset, with_payload=True,
+                with_vectors=True)):
+            yield [PagePoint(str(r.id), _matrix(r), np.asarray(r.vector[SINGLE], dtype=np.float32),  # type: ignore[index]
+                             stored_payload(r.payload)) for r in records]
+
+    def count(self, filter: Filter | None = None) -> int:
+        return self._call(self.client.count, count_filter=to_qdrant_filter(filter), exact=True).count
+
+    def flush(self) -> None:
+        """Nothing to do: each write returns once the server has it in its write-ahead log (local
+        mode: in its folder)."""
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _matrix(record: models.Record) -> np.ndarray:
+    """A record's multi-vectors as float16, the collection's datatype (local mode keeps float32)."""
+    return np.array(record.vector[MULTI], dtype=np.float16)  # type: ignore[index]

@@ -1,0 +1,147 @@
+"""The Store contract, run against every store: qdrant-edge, qdrant-client local mode (a folder
+and ":memory:") and, with QDRANT_URL set, a Qdrant server. Same calls, same answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from colretrieve.errors import IndexConfigError
+from colretrieve.storage import StoreSchema
+
+
+@pytest.fixture
+def filled(backend, make_pages):
+    """A store holding documents "a" (12 pages, more than one request's batch) and "b" (3)."""
+    rng = np.random.default_rng(0)
+    a, b = make_pages(rng, "a", 12), make_pages(rng, "b", 3)
+    store = backend.create()
+    store.upsert(a + b)
+    return store, a, b
+
+
+def test_create_then_open(backend) -> None:
+    store = backend.reopen(backend.create())
+    assert store.count() == 0
+
+
+def test_upsert_and_count_with_filters(filled) -> None:
+    store, a, b = filled
+    assert store.count() == 15
+    assert store.count({"doc_id": "a"}) == 12
+    assert store.count({"doc_id": ["a", "b"], "page": 2}) == 2
+    assert store.count({"doc_id": "missing"}) == 0
+
+
+def test_upsert_again_overwrites(filled) -> None:
+    store, a, _ = filled
+    store.upsert(a[:2])  # the same ids again: overwritten, not duplicated
+    assert store.count() == 15
+
+
+def test_delete_by_document(filled) -> None:
+    store, _, b = filled
+    store.delete({"doc_id": "a"})
+    assert store.count() == 3
+    assert sorted(pid for batch in store.scan() for pid, _, _ in batch) == sorted(p.id for p in b)
+
+
+def test_prefilter_best_first_with_filters(filled) -> None:
+    store, a, b = filled
+    best, scores = store.prefilter(b[1].summary, k=3)
+    assert best[0] == b[1].id and len(best) == 3 and scores.dtype == np.float32
+    assert scores[0] == pytest.approx(1.0, abs=1e-5) and scores[0] >= scores[1] >= scores[2]
+    assert set(store.prefilter(b[1].summary, k=20, filter={"doc_id": "a"})[0]) == {p.id for p in a}
+    any_of, _ = store.prefilter(b[1].summary, k=20, filter={"doc_id": ["a", "b"], "page": 1})
+    assert set(any_of) == {a[0].id, b[0].id}
+
+
+def test_exact_prefilter_ranks_every_point(filled) -> None:
+    store, a, b = filled
+    query = a[4].summary
+    ids, scores = store.prefilter(query, k=15, exact=True)
+    everything = {p.id: float(p.summary @ query) for p in a + b}
+    assert ids == sorted(everything, key=everything.get, reverse=True)
+    np.testing.assert_allclose(scores, [everything[i] for i in ids], atol=1e-5)
+
+
+def test_multivectors_round_trip_in_order(filled) -> None:
+    store, a, b = filled
+    wanted = [p for p in reversed(a + b)]  # not the order they were stored in
+    got = store.multivectors([p.id for p in wanted])
+    assert [g.shape for g in got] == [p.vectors.shape for p in wanted]
+    for g, p in zip(got, wanted):
+        np.testing.assert_allclose(g, p.vectors, atol=1e-3)  # float16 in the store
+
+
+def test_payloads_with_and_without_field_selection(filled) -> None:
+    store, a, _ = filled
+    ids = [a[1].id, a[0].id]
+    assert store.payloads(ids, ["page", "n_vectors"]) == [{"page": 2, "n_vectors": len(a[1].vectors)},
+                                                          {"page": 1, "n_vectors": len(a[0].vectors)}]
+    full = store.payloads(ids[:1])[0]
+    assert full.items() >= {"doc_id": "a", "page": 2, "file": "a.pdf", "state": "partial"}.items()
+
+
+def test_scan_in_batches(filled) -> None:
+    store, a, b = filled
+    batches = list(store.scan({"doc_id": "b"}, fields=("page",), batch=2))
+    assert [len(batch) for batch in batches] == [2, 1]
+    rows = [row for batch in batches for row in batch]
+    assert sorted((pid, payload["page"]) for pid, payload, _ in rows) == sorted((p.id, p.payload["page"]) for p in b)
+    assert all(vectors is None and payload.keys() == {"page"} for _, payload, vectors in rows)
+
+    by_id = {p.id: p for p in a + b}
+    with_vectors = [row for batch in store.scan(vectors=True, batch=4) for row in batch]
+    assert len(with_vectors) == 15
+    for pid, _, vectors in with_vectors:
+        np.testing.assert_allclose(vectors, by_id[pid].vectors, atol=1e-3)
+
+
+def test_set_payload_by_filter(filled) -> None:
+    store, a, _ = filled
+    store.set_payload({"doc_id": "a"}, {"state": "complete", "path": "/new/a.pdf"})
+    assert store.count({"state": "complete"}) == 12
+    assert store.payloads([a[3].id], ["state", "path", "page"]) == [{"state": "complete", "path": "/new/a.pdf", "page": 4}]
+    assert store.count({"doc_id": "b", "state": "partial"}) == 3
+
+
+@pytest.mark.parametrize("other", [StoreSchema(8, 4, "another-encoder"), StoreSchema(16, 4, "test-encoder")])
+def test_open_with_another_schema_is_refused(backend, other: StoreSchema) -> None:
+    store = backend.create()
+    with pytest.raises(IndexConfigError, match="built for encoder 'test-encoder'.*not encoder") as err:
+        backend.reopen(store, other)
+    assert str(other) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_reopen_keeps_data(filled, backend) -> None:
+    store, a, _ = filled
+    reopened = backend.reopen(store)
+    assert reopened.count() == 15 and reopened.count({"doc_id": "a", "page": 3}) == 1
+    np.testing.assert_allclose(reopened.multivectors([a[5].id])[0], a[5].vectors, atol=1e-3)
+    assert reopened.prefilter(a[5].summary, k=1)[0] == [a[5].id]
+
+
+def test_create_over_an_existing_store_is_refused(backend) -> None:
+    store = backend.create()
+    with pytest.raises(IndexConfigError, match="already"):
+        backend.create_again(store)
+
+
+def test_export_gives_back_what_was_upserted(filled) -> None:
+    """What migrate copies: every point, its two vectors and its payload without store fields."""
+    store, a, b = filled
+    exported = {p.id: p for batch in store.export(batch=4) for p in batch}
+    assert sorted(exported) == sorted(p.id for p in a + b)
+    for want in a + b:
+        got = exported[want.id]
+        np.testing.assert_allclose(got.vectors, want.vectors, atol=1e-3)
+        np.testing.assert_allclose(got.summary, want.summary, atol=1e-6)
+        assert got.payload == want.payload
+
+
+def test_multivectors_quantized_without_a_quantized_copy_are_the_floats(filled) -> None:
+    store, a, _ = filled
+    ids = [p.id for p in a[:3]]
+    for got, want in zip(store.multivectors(ids, quantized=True), store.multivectors(ids)):
+        np.testing.assert_array_equal(got, want)
