@@ -230,20 +230,26 @@ def stats(target: str | None, grpc: bool, as_json: bool) -> None:
 @click.argument("source", metavar="SRC")
 @click.argument("destination", metavar="DST")
 @layout_options
+@click.option("--pool-factor", type=click.IntRange(min=2), default=None,
+              help="Pool an unpooled index's pages on the way: keep about 1/N of each page's vectors.")
+@click.option("--vectors", "vector_format", type=click.Choice(FORMATS), default=None,
+              help="The new index's vector file (embedded store) [default: the source's].")
 @click.option("--grpc", is_flag=True, help="Talk to Qdrant servers over gRPC (port 6334) instead of REST.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Pages per write.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
 def migrate(source: str, destination: str, store: str, on_disk: bool, quantization: str | None, shards: int | None,
-            replicas: int | None, write_consistency: int | None, grpc: bool, batch_size: int, quiet: bool,
-            as_json: bool) -> None:
+            replicas: int | None, write_consistency: int | None, pool_factor: int | None, vector_format: str | None,
+            grpc: bool, batch_size: int, quiet: bool, as_json: bool) -> None:
     """Copy the index SRC to DST without encoding again (each a directory or http://HOST:6333/COLLECTION).
 
-    Run it again after an interruption: pages already in DST are skipped.
+    Run it again after an interruption: pages already in DST are skipped. With --pool-factor
+    or --vectors, DST is a compressed copy of SRC.
     """
     from .migrate import migrate as copy_index
 
-    report = copy_index(source, destination, store=store, grpc=grpc, batch=batch_size,
+    report = copy_index(source, destination, store=store, grpc=grpc, batch=batch_size, pool_factor=pool_factor,
+                        vectors=vector_format,
                         qdrant=_layout(on_disk, quantization, shards, replicas, write_consistency),
                         progress=not quiet and not as_json)
     if as_json:

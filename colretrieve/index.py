@@ -32,7 +32,7 @@ from .encoders import (
     load_prefilter,
 )
 from .errors import BadDocumentError, ColretrieveError, IndexConfigError
-from .location import DIRECTORY_STORES, STORE_DIR, Location
+from .location import STORE_DIR, Location, check_vectors
 from .lock import IndexLock
 from .scoring import maxsim_pages
 from .scoring.lexical import Lexicon, fuse
@@ -227,13 +227,8 @@ class Index:
         `encoder_options` (e.g. `max_pixels`) are saved.
         """
         location = Location.parse(target, grpc)
-        if location.server:
-            store = "qdrant"
-        if store not in DIRECTORY_STORES:
-            raise ColretrieveError(f"store {store!r}: choose one of {', '.join(DIRECTORY_STORES)}")
-        if vectors != "float16" and store != "edge":
-            raise ColretrieveError(f"--vectors {vectors} is for the embedded store; a Qdrant collection "
-                                   "compresses with its own quantization option")
+        store = location.store_kind(store)
+        check_vectors(store, vectors)
         if location.exists():
             raise IndexConfigError(f"{location} already holds an index; open it with Index.open")
         lock = location.lock(create=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .config import CONFIG_FILE, IndexConfig
-from .errors import IndexConfigError
+from .errors import ColretrieveError, IndexConfigError
 from .lock import IndexLock
 from .storage.base import Store
 from .storage.edge import EdgeStore
@@ -22,6 +22,13 @@ from .storage.qdrant import QdrantOptions, QdrantStore, connect
 #: Stores a directory index can use: the embedded engine, or qdrant-client's local mode.
 DIRECTORY_STORES = ("edge", "qdrant")
 STORE_DIR = "store"
+
+
+def check_vectors(store: str, vectors: str) -> None:
+    """int8 / binary vector files are kept beside the embedded store only."""
+    if vectors != "float16" and store != "edge":
+        raise ColretrieveError(f"--vectors {vectors} is for the embedded store; a Qdrant collection "
+                               "compresses with its own --quantization option")
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,14 @@ class Location:
 
     def __str__(self) -> str:
         return str(self.directory) if self.directory else f"{self.server}/{self.collection}"
+
+    def store_kind(self, store: str) -> str:
+        """The store a new index here uses: a server's collection is always "qdrant"."""
+        if self.server:
+            return "qdrant"
+        if store not in DIRECTORY_STORES:
+            raise ColretrieveError(f"store {store!r}: choose one of {', '.join(DIRECTORY_STORES)}")
+        return store
 
     def lock(self, create: bool = False) -> IndexLock | None:
         """Hold the directory for this process (made first if `create`): one writer at a time.

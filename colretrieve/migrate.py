@@ -1,6 +1,8 @@
 """Copy an index to another store (a directory, a Qdrant server) without encoding anything again.
 
-Pages are copied as stored (multi-vectors, single vector, payload). Every copied page is
+Pages are copied as stored (multi-vectors, single vector, payload), or compressed on the way
+(token pooling, int8 / binary vector files), so a compression can be tried on an index
+without encoding it again. Every copied page is
 written "partial" and documents are marked complete only at the end, so a reader of the
 target never sees half a document as whole. Point ids are deterministic, so an interrupted
 copy is resumed by running it again: pages already in the target are skipped.
@@ -13,10 +15,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .config import IndexConfig
-from .errors import IndexConfigError
+from .errors import ColretrieveError, IndexConfigError
 from .index import Index
-from .location import Location
+from .location import Location, check_vectors
+from .scoring.pooling import pool_tokens
 from .storage.base import COMPLETE, PARTIAL, Store
 from .storage.qdrant import QdrantOptions
 
@@ -33,27 +38,39 @@ class MigrateReport:
 
 
 def migrate(source: str | Path, target: str | Path, *, store: str = "edge", qdrant: QdrantOptions | None = None,
-            grpc: bool = False, batch: int = 32, progress: bool = False) -> MigrateReport:
+            pool_factor: int | None = None, vectors: str | None = None, grpc: bool = False, batch: int = 32,
+            progress: bool = False) -> MigrateReport:
     """Copy the index at `source` to `target` (a directory, holding its pages in `store`, or a
-    server URL; see `Index.create`). `qdrant` lays out a new Qdrant collection."""
+    server URL; see `Index.create`). `qdrant` lays out a new Qdrant collection; `pool_factor`
+    pools an unpooled source's pages and `vectors` picks the target's vector file (embedded
+    store), both for a new target, as `Index.create` takes them."""
     report = MigrateReport()
     started = time.perf_counter()
     with Index.open(source, grpc=grpc) as src:
         location = Location.parse(target, grpc)
-        dst = Index.open(target, grpc=grpc) if location.exists() else _create(src.config, location, store, qdrant)
+        pool = pool_factor or src.config.pool_factor
+        if pool != src.config.pool_factor and src.config.pool_factor != 1:
+            raise ColretrieveError(f"{source} is pooled by {src.config.pool_factor} already; pool from an "
+                                   "unpooled index")
+        if location.exists():
+            dst = Index.open(target, grpc=grpc)
+        else:
+            dst = _create(dataclasses.replace(src.config, pool_factor=pool), location, store, vectors, qdrant)
         with dst:
-            _check_compatible(src.config, dst.config, location)
-            report = _copy(src.store, dst.store, batch, progress, report)
+            _check_compatible(dataclasses.replace(src.config, pool_factor=pool), dst.config, location)
+            report = _copy(src.store, dst.store, batch, progress, report, pool if pool != src.config.pool_factor else 1)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _create(config: IndexConfig, location: Location, store: str, qdrant: QdrantOptions | None) -> Index:
-    """An empty index at `location` with `config`'s encoder settings; no model is loaded."""
-    store = "qdrant" if location.server else store
-    # int8/binary files belong to the embedded store; a Qdrant collection gets the float16 originals
-    copy = dataclasses.replace(config, store=store, vectors=config.vectors if store == "edge" else "float16",
-                               collection=location.collection or ("pages" if store == "qdrant" else ""))
+def _create(config: IndexConfig, location: Location, store: str, vectors: str | None,
+            qdrant: QdrantOptions | None) -> Index:
+    """An empty index at `location` with `config`'s encoder settings; no model is loaded. The
+    vector file form is `vectors`, else the source's where the target keeps one."""
+    store = location.store_kind(store)
+    form = vectors or (config.vectors if store == "edge" else "float16")
+    check_vectors(store, form)
+    copy = dataclasses.replace(config, store=store, vectors=form, collection=location.collection or ("pages" if store == "qdrant" else ""))
     lock = location.lock(create=True)
     try:
         pages = location.create_store(copy, qdrant)
@@ -74,7 +91,7 @@ def _check_compatible(src: IndexConfig, dst: IndexConfig, location: Location) ->
                                f"not {getattr(src, name)!r}); migrate into a new one")
 
 
-def _copy(src: Store, dst: Store, batch: int, progress: bool, report: MigrateReport) -> MigrateReport:
+def _copy(src: Store, dst: Store, batch: int, progress: bool, report: MigrateReport, pool: int) -> MigrateReport:
     from tqdm.auto import tqdm
 
     have = {pid for chunk in dst.scan(batch=1024) for pid, _, _ in chunk}
@@ -82,6 +99,11 @@ def _copy(src: Store, dst: Store, batch: int, progress: bool, report: MigrateRep
     with tqdm(total=src.count(), unit="page", desc="migrate", disable=not progress, dynamic_ncols=True) as bar:
         for points in src.export(batch):
             fresh = [p for p in points if p.id not in have]
+            for point in fresh:
+                if pool > 1:
+                    point.vectors, cells = pool_tokens(point.vectors.astype(np.float32),
+                                                       np.asarray(point.payload["cells"]), pool)
+                    point.payload["cells"] = cells.tolist()
             for point in points:
                 if point.payload.get("state") == COMPLETE:
                     complete.add(point.payload["doc_id"])

@@ -107,3 +107,22 @@ def test_cli_migrate_json_and_unreachable_server(index_copy: Path, tmp_path: Pat
     assert len(down.stderr.strip().splitlines()) == 1
     nameless = runner.invoke(main, ["stats", "--index", "http://127.0.0.1:9"])
     assert nameless.exit_code == 2 and "name one collection" in nameless.stderr
+
+
+def test_migrate_compresses_without_encoding_again(index_copy: Path, tmp_path: Path, built_index: Path) -> None:
+    pooled = tmp_path / "pooled"
+    migrate(index_copy, pooled, pool_factor=2, vectors="int8")
+    with Index.open(built_index) as full:
+        vectors = full.stats()["vectors"]
+    with Index.open(pooled) as index:
+        assert (index.config.pool_factor, index.config.vectors) == (2, "int8")
+        assert index.stats()["vectors"] == pytest.approx(vectors / 2, abs=23)
+        for question, file, page in QUESTIONS:
+            hit = index.search(question, k=1)[0]
+            assert (Path(hit.path).name, hit.page) == (file, page)
+        payload = index.store.payloads([next(iter(index.pages()))[0]], ["cells", "n_vectors"])[0]
+        assert len(payload["cells"]) == payload["n_vectors"]  # maps still have a cell per vector
+        written = index.similarity_maps(QUESTIONS[0][0], index.search(QUESTIONS[0][0], k=1), tmp_path / "maps")
+        assert len(written) == 1 and written[0].stat().st_size > 0
+    with pytest.raises(Exception, match="pooled by 2 already"):
+        migrate(pooled, tmp_path / "again", pool_factor=3)
