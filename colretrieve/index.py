@@ -31,12 +31,14 @@ from .encoders import (
     load_encoder,
     load_prefilter,
 )
+from .encoders.loading import pick_device
 from .errors import BadDocumentError, ColretrieveError, IndexConfigError
 from .location import STORE_DIR, Location, check_vectors
 from .lock import IndexLock
 from .scoring import maxsim_pages
 from .scoring.lexical import Lexicon, fuse
 from .scoring.pooling import pool_tokens
+from .scoring.resident import ResidentPages
 from .storage import Filter, PagePoint, point_id
 from .storage.base import COMPLETE, PARTIAL, Store
 from .storage.qdrant import QdrantOptions
@@ -200,6 +202,7 @@ class Index:
         self._prefilter = prefilter
         self._device = device
         self._lexicon: Lexicon | None = None  # built on the first hybrid search, dropped on change
+        self._resident: ResidentPages | None = None  # likewise, on the first exact search on a GPU
 
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -318,7 +321,7 @@ class Index:
         its pages are stored. `batch_size` (pages per encoder step) trades speed for memory.
         """
         say = echo or (lambda line: None)
-        self._lexicon = None
+        self._lexicon = self._resident = None
         if batch_size is not None:
             self.encoder.batch_size = batch_size
         report = IngestReport()
@@ -483,7 +486,7 @@ class Index:
         query, summary = self._encode_query(text)
         limit = max(self._store.count(where), 1) if exact else candidates
         ids, dense = self._store.prefilter(summary, limit, where, exact=exact)
-        scores = self._score(text, query, ids, dense, k)
+        scores = self._score(text, query, ids, dense, k, exact)
         order = sorted(range(len(ids)), key=lambda j: (-scores[j], ids[j]))[:k]
         top = [ids[j] for j in order]
         payloads = self._store.payloads(top, HIT_FIELDS)
@@ -519,11 +522,13 @@ class Index:
             return query, self.prefilter.embed_queries([text])[0]
         return query, _pooled(query)
 
-    def _score(self, text: str, query: np.ndarray, ids: list[str], dense: np.ndarray, k: int) -> np.ndarray:
+    def _score(self, text: str, query: np.ndarray, ids: list[str], dense: np.ndarray, k: int,
+               exact: bool = False) -> np.ndarray:
         """Final scores of the candidates `ids`: MaxSim alone, or the hybrid of HYBRID_WEIGHTS.
 
         With int8 / binary vectors, MaxSim runs on them first; the best candidates are then
-        rescored from float16 and the scores fused again.
+        rescored from float16 and the scores fused again. Exact search on a GPU scores the
+        float16 vectors held in GPU memory (`ResidentPages`).
         """
         if not ids:
             return np.zeros(0, dtype=np.float32)
@@ -532,8 +537,9 @@ class Index:
             lexicon = self._corpus_lexicon()
             weights = lexicon.idf(self.encoder.query_terms([text])[0])
             parts = {"dense": dense, "bm25": lexicon.bm25(text, ids)}
-        quantized = self.config.vectors != "float16"
-        late = self._maxsim(query, ids, weights, quantized)
+        resident = self._resident_pages() if exact else None
+        quantized = self.config.vectors != "float16" and resident is None
+        late = resident.scores(query, ids, weights) if resident else self._maxsim(query, ids, weights, quantized)
 
         def final() -> np.ndarray:
             return late if self.config.scoring == "maxsim" else fuse({"maxsim": late, **parts}, HYBRID_WEIGHTS)
@@ -550,6 +556,16 @@ class Index:
             pages = self._store.multivectors(ids[start : start + SCORE_STEP], quantized=quantized)
             scores.append(maxsim_pages([query], pages, weights=None if weights is None else [weights])[0].numpy())
         return np.concatenate(scores)
+
+    def _resident_pages(self) -> ResidentPages | None:
+        """All searchable pages in GPU memory, loaded on the first exact search on a GPU and
+        kept until the index changes; None on other devices (there the memory map is as fast)."""
+        if self._resident is None:
+            device = pick_device(self._device)
+            if not device.startswith("cuda"):
+                return None
+            self._resident = ResidentPages.load(self._store, device, {"state": COMPLETE}, self.config.dim)
+        return self._resident
 
     def _corpus_lexicon(self) -> Lexicon:
         """BM25 and term statistics over every complete page's text, kept until the index changes."""
@@ -575,7 +591,7 @@ class Index:
             raise ColretrieveError(f"{target}: no such document in {self.location}")
         removed = self._store.count({"doc_id": doc_ids})
         self._store.delete({"doc_id": doc_ids})
-        self._lexicon = None
+        self._lexicon = self._resident = None
         self._store.flush()
         return removed
 

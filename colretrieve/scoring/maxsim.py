@@ -59,10 +59,14 @@ def maxsim_pages(queries: Sequence[np.ndarray | torch.Tensor], pages: Sequence[n
     """`maxsim` on pages given one array each (e.g. views of the memory-mapped vector file):
     each page is converted straight into the kernel's block, never concatenated first."""
     q = torch.cat([torch.as_tensor(x, dtype=torch.float32) for x in queries])
-    with warnings.catch_warnings():  # read-only memory maps: the kernel only ever reads them
+    return _sum_per_query(token_maxima_cpu(q, [read_only_tensor(p) for p in pages]), queries, weights)
+
+
+def read_only_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor over a read-only array (a memory map's rows) without a copy; only ever read."""
+    with warnings.catch_warnings():  # torch warns that it cannot mark the tensor read-only
         warnings.simplefilter("ignore", UserWarning)
-        views = [torch.from_numpy(np.asarray(p)) for p in pages]
-    return _sum_per_query(token_maxima_cpu(q, views), queries, weights)
+        return torch.from_numpy(np.asarray(array))
 
 
 def _sum_per_query(best: torch.Tensor, queries: Sequence[np.ndarray | torch.Tensor],

@@ -1,0 +1,51 @@
+"""Every page's vectors packed once on an accelerator, for exact search.
+
+Exact search reads every page. From the memory map that is a host-to-device copy of the whole
+index per query; packed once in GPU memory it is one pass of the fused kernel over HBM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..storage.base import ROWS, Filter, Store
+from .maxsim import maxsim, read_only_tensor
+
+
+class ResidentPages:
+    """The multi-vectors of the pages matching a filter, as one flat float16 tensor on `device`."""
+
+    def __init__(self, ids: list[str], flat: torch.Tensor, offsets: torch.Tensor) -> None:
+        self.slot = {pid: j for j, pid in enumerate(ids)}
+        self.flat = flat
+        self.offsets = offsets
+
+    @classmethod
+    def load(cls, store: Store, device: str | torch.device, filter: Filter | None = None,
+             dim: int | None = None) -> "ResidentPages":
+        """Read the pages once: sizes first, so the device tensor is allocated once and filled
+        in place (no host copy of the whole index, no concatenation on the device)."""
+        sizes = [(pid, p[ROWS]) for batch in store.scan(filter, fields=(ROWS,)) for pid, p, _ in batch]
+        offsets = torch.zeros(len(sizes) + 1, dtype=torch.long)
+        torch.cumsum(torch.tensor([n for _, n in sizes], dtype=torch.long), 0, out=offsets[1:])
+        flat = None
+        slot = {pid: j for j, (pid, _) in enumerate(sizes)}
+        for batch in store.scan(filter, vectors=True):
+            for pid, _, vectors in batch:
+                if pid not in slot:  # written after the sizes were read
+                    continue
+                if flat is None:
+                    flat = torch.empty(int(offsets[-1]), vectors.shape[1], dtype=torch.float16, device=device)
+                j = slot[pid]
+                flat[offsets[j]:offsets[j + 1]].copy_(read_only_tensor(vectors))
+        if flat is None:
+            flat = torch.zeros(0, dim or 1, dtype=torch.float16, device=device)
+        return cls([pid for pid, _ in sizes], flat, offsets.to(device))
+
+    def scores(self, query: np.ndarray, ids: Sequence[str], weights: np.ndarray | None = None) -> np.ndarray:
+        """MaxSim of `query` on the pages `ids` (all of them must be resident)."""
+        every = maxsim([query], self.flat, self.offsets, weights=None if weights is None else [weights])[0]
+        return every[[self.slot[pid] for pid in ids]].numpy()
