@@ -222,7 +222,7 @@ def stats(target: str | None, grpc: bool, as_json: bool) -> None:
         return
     width = max(map(len, info))
     for key, value in info.items():
-        shown = f"{value:,}" if isinstance(value, int) else value
+        shown = f"{value:,}" if isinstance(value, int) else "-" if value is None else value
         click.echo(f"{key.replace('_', ' '):<{width}}  {shown}")
 
 
