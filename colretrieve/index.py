@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +32,7 @@ from .encoders import (
 )
 from .encoders.loading import pick_device
 from .errors import BadDocumentError, ColretrieveError, IndexConfigError
-from .location import STORE_DIR, Location, check_vectors
+from .location import Location
 from .lock import IndexLock
 from .scoring import maxsim_pages
 from .scoring.lexical import Lexicon, fuse
@@ -229,50 +228,33 @@ class Index:
         ("auto", "cpu", "cuda", ...) is not saved: each process picks its own.
         `encoder_options` (e.g. `max_pixels`) are saved.
         """
-        location = Location.parse(target, grpc)
-        store = location.store_kind(store)
-        check_vectors(store, vectors)
-        if location.exists():
-            raise IndexConfigError(f"{location} already holds an index; open it with Index.open")
-        lock = location.lock(create=True)
-        try:
+        loaded: dict[str, Any] = {}
+
+        def configure() -> IndexConfig:  # runs once the directory is held: models load once
             model = load_encoder(encoder, device=device, **encoder_options)
-            prefilter = prefilter or ("native" if model.summary_dim is not None else "pooled")
-            if prefilter == "native" and model.summary_dim is None:
+            kind = prefilter or ("native" if model.summary_dim is not None else "pooled")
+            if kind == "native" and model.summary_dim is None:
                 raise ColretrieveError(f"encoder {model.name} has no single vector of its own; "
                                        "use prefilter 'pooled' or a CLIP/SigLIP model")
-            dual = None if prefilter in BUILTIN_PREFILTERS else load_prefilter(prefilter, device=device)
-            single_dim = {"native": model.summary_dim, "pooled": model.dim}.get(prefilter) or dual.dim
+            dual = None if kind in BUILTIN_PREFILTERS else load_prefilter(kind, device=device)
+            single_dim = {"native": model.summary_dim, "pooled": model.dim}.get(kind) or dual.dim
             scoring = "hybrid" if model.has_vocabulary else "maxsim"  # hybrid needs a text vocabulary
-            config = IndexConfig(encoder=encoder, encoder_options=encoder_options, encoder_id=model.name,
-                                 dim=model.dim, prefilter=prefilter, prefilter_id=dual.name if dual else prefilter,
-                                 scoring=scoring, single_dim=single_dim, dpi=dpi, renderer=renderer, ocr=ocr,
-                                 pool_factor=pool_factor, vectors=vectors, store=store,
-                                 collection=location.collection or ("pages" if store == "qdrant" else ""))
-            if location.directory is not None:  # a create that died before its config left this
-                shutil.rmtree(location.directory / STORE_DIR, ignore_errors=True)
-            pages = location.create_store(config, qdrant)
-            if location.directory is not None:
-                config.save(location.directory)  # written last: its presence means the index is complete
-        except BaseException:
-            if lock:
-                lock.release()
-            raise
-        return cls(location, config, pages, lock, model, dual, device)
+            loaded.update(model=model, dual=dual)
+            return IndexConfig(encoder=encoder, encoder_options=encoder_options, encoder_id=model.name,
+                               dim=model.dim, prefilter=kind, prefilter_id=dual.name if dual else kind,
+                               scoring=scoring, single_dim=single_dim, dpi=dpi, renderer=renderer, ocr=ocr,
+                               pool_factor=pool_factor)
+
+        location = Location.parse(target, grpc)
+        config, pages, lock = location.create(store, vectors, configure, qdrant)
+        return cls(location, config, pages, lock, loaded["model"], loaded["dual"], device)
 
     @classmethod
     def open(cls, target: str | Path, device: str = "auto", grpc: bool = False) -> "Index":
         """The index at `target` (a directory or a server URL, as for `create`); the encoder
         loads on first use (stats and delete need none)."""
         location = Location.parse(target, grpc)
-        config = location.load_config()
-        lock = location.lock()
-        try:
-            store = location.open_store(config)
-        except BaseException:
-            if lock:
-                lock.release()
-            raise
+        config, store, lock = location.open()
         return cls(location, config, store, lock, device=device)
 
     def close(self) -> None:

@@ -8,7 +8,9 @@ it in the collection's metadata, so any machine that reaches the server can open
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,13 +24,6 @@ from .storage.qdrant import QdrantOptions, QdrantStore, connect
 #: Stores a directory index can use: the embedded engine, or qdrant-client's local mode.
 DIRECTORY_STORES = ("edge", "qdrant")
 STORE_DIR = "store"
-
-
-def check_vectors(store: str, vectors: str) -> None:
-    """int8 / binary vector files are kept beside the embedded store only."""
-    if vectors != "float16" and store != "edge":
-        raise ColretrieveError(f"--vectors {vectors} is for the embedded store; a Qdrant collection "
-                               "compresses with its own --quantization option")
 
 
 @dataclass(frozen=True)
@@ -55,15 +50,59 @@ class Location:
     def __str__(self) -> str:
         return str(self.directory) if self.directory else f"{self.server}/{self.collection}"
 
-    def store_kind(self, store: str) -> str:
-        """The store a new index here uses: a server's collection is always "qdrant"."""
-        if self.server:
-            return "qdrant"
+    def create(self, store: str, vectors: str | None, configure: Callable[[], IndexConfig],
+               options: QdrantOptions | None = None) -> tuple[IndexConfig, Store, IndexLock | None]:
+        """A new, empty index here: (its config, its store, the directory's lock or None).
+
+        `configure` builds the config (e.g. loading the encoder) once the directory is held; the
+        store kind, vector form and collection are settled here. `vectors` None keeps the
+        configured form where the store keeps vector files (the embedded one), else float16.
+        A directory's index.json is written last: its presence means the index is complete.
+        """
+        store = "qdrant" if self.server else store
         if store not in DIRECTORY_STORES:
             raise ColretrieveError(f"store {store!r}: choose one of {', '.join(DIRECTORY_STORES)}")
-        return store
+        if vectors not in (None, "float16") and store != "edge":
+            raise ColretrieveError(f"--vectors {vectors} is for the embedded store; a Qdrant collection "
+                                   "compresses with its own --quantization option")
+        if self.exists():
+            raise IndexConfigError(f"{self} already holds an index; open it with Index.open")
+        lock = self._lock(create=True)
+        try:
+            config = configure()
+            config = replace(config, store=store,
+                             vectors=vectors or (config.vectors if store == "edge" else "float16"),
+                             collection=self.collection or ("pages" if store == "qdrant" else ""))
+            if self.directory is not None:  # a create that died before its config left this
+                shutil.rmtree(self.directory / STORE_DIR, ignore_errors=True)
+            pages = self._create_store(config, options)
+            if self.directory is not None:
+                config.save(self.directory)
+        except BaseException:
+            if lock:
+                lock.release()
+            raise
+        return config, pages, lock
 
-    def lock(self, create: bool = False) -> IndexLock | None:
+    def open(self) -> tuple[IndexConfig, Store, IndexLock | None]:
+        """The index here: (its config, its store, the directory's lock or None). A store built
+        for another schema than the config's is an error."""
+        if self.directory is None:
+            store = QdrantStore.open(connect(self.server, grpc=self.grpc), self.collection)  # type: ignore[arg-type]
+            return IndexConfig.from_dict(store.metadata, str(self)), store, None
+        config = IndexConfig.load(self.directory)
+        lock = self._lock()
+        try:
+            if config.store == "edge":
+                store = EdgeStore.open(self.directory / STORE_DIR, config.schema, config.vectors)
+            else:
+                store = QdrantStore.open(connect(str(self.directory / STORE_DIR)), config.collection, config.schema)
+        except BaseException:
+            lock.release()  # type: ignore[union-attr]
+            raise
+        return config, store, lock
+
+    def _lock(self, create: bool = False) -> IndexLock | None:
         """Hold the directory for this process (made first if `create`): one writer at a time.
         A server orders concurrent writers itself, so there is nothing to hold."""
         if self.directory is None:
@@ -84,17 +123,7 @@ class Location:
         finally:
             client.close()
 
-    def load_config(self) -> IndexConfig:
-        if self.directory is not None:
-            return IndexConfig.load(self.directory)
-        store = self.open_store(None)
-        try:
-            return IndexConfig.from_dict(store.metadata, str(self))  # type: ignore[union-attr]
-        finally:
-            store.close()
-
-    def create_store(self, config: IndexConfig, options: QdrantOptions | None = None) -> Store:
-        """An empty store for `config`; a directory's index.json is the caller's to write last."""
+    def _create_store(self, config: IndexConfig, options: QdrantOptions | None) -> Store:
         if self.directory is None:
             client = connect(self.server, grpc=self.grpc)  # type: ignore[arg-type]
             return QdrantStore.create(client, self.collection, config.schema, options,  # type: ignore[arg-type]
@@ -103,16 +132,3 @@ class Location:
             return EdgeStore.create(self.directory / STORE_DIR, config.schema, config.vectors)
         return QdrantStore.create(connect(str(self.directory / STORE_DIR)), config.collection, config.schema,
                                   options, metadata=asdict(config))
-
-    def open_store(self, config: IndexConfig | None, options: QdrantOptions | None = None) -> Store:
-        """The store of the index here; with `config`, a store built for another schema is an
-        error. A directory's store needs its `config` (read from index.json first)."""
-        schema = config.schema if config else None
-        if self.directory is None:
-            client = connect(self.server, grpc=self.grpc)  # type: ignore[arg-type]
-            return QdrantStore.open(client, self.collection, schema, options)  # type: ignore[arg-type]
-        if config is None:
-            raise ValueError("a directory index's store opens with its config")
-        if config.store == "edge":
-            return EdgeStore.open(self.directory / STORE_DIR, config.schema, config.vectors)
-        return QdrantStore.open(connect(str(self.directory / STORE_DIR)), config.collection, schema, options)

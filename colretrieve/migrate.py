@@ -20,7 +20,7 @@ import numpy as np
 from .config import IndexConfig
 from .errors import ColretrieveError, IndexConfigError
 from .index import Index
-from .location import Location, check_vectors
+from .location import Location
 from .scoring.pooling import pool_tokens
 from .storage.base import COMPLETE, PARTIAL, Store
 from .storage.qdrant import QdrantOptions
@@ -52,35 +52,16 @@ def migrate(source: str | Path, target: str | Path, *, store: str = "edge", qdra
         if pool != src.config.pool_factor and src.config.pool_factor != 1:
             raise ColretrieveError(f"{source} is pooled by {src.config.pool_factor} already; pool from an "
                                    "unpooled index")
+        wanted = dataclasses.replace(src.config, pool_factor=pool)
         if location.exists():
             dst = Index.open(target, grpc=grpc)
-        else:
-            dst = _create(dataclasses.replace(src.config, pool_factor=pool), location, store, vectors, qdrant)
+        else:  # the source's settings; no model is loaded
+            dst = Index(location, *location.create(store, vectors, lambda: wanted, qdrant))
         with dst:
-            _check_compatible(dataclasses.replace(src.config, pool_factor=pool), dst.config, location)
+            _check_compatible(wanted, dst.config, location)
             report = _copy(src.store, dst.store, batch, progress, report, pool if pool != src.config.pool_factor else 1)
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _create(config: IndexConfig, location: Location, store: str, vectors: str | None,
-            qdrant: QdrantOptions | None) -> Index:
-    """An empty index at `location` with `config`'s encoder settings; no model is loaded. The
-    vector file form is `vectors`, else the source's where the target keeps one."""
-    store = location.store_kind(store)
-    form = vectors or (config.vectors if store == "edge" else "float16")
-    check_vectors(store, form)
-    copy = dataclasses.replace(config, store=store, vectors=form, collection=location.collection or ("pages" if store == "qdrant" else ""))
-    lock = location.lock(create=True)
-    try:
-        pages = location.create_store(copy, qdrant)
-        if location.directory is not None:
-            copy.save(location.directory)
-    except BaseException:
-        if lock:
-            lock.release()
-        raise
-    return Index(location, copy, pages, lock)
 
 
 def _check_compatible(src: IndexConfig, dst: IndexConfig, location: Location) -> None:
@@ -99,11 +80,10 @@ def _copy(src: Store, dst: Store, batch: int, progress: bool, report: MigrateRep
     with tqdm(total=src.count(), unit="page", desc="migrate", disable=not progress, dynamic_ncols=True) as bar:
         for points in src.export(batch):
             fresh = [p for p in points if p.id not in have]
-            for point in fresh:
-                if pool > 1:
-                    point.vectors, cells = pool_tokens(point.vectors.astype(np.float32),
-                                                       np.asarray(point.payload["cells"]), pool)
-                    point.payload["cells"] = cells.tolist()
+            for point in fresh if pool > 1 else ():
+                point.vectors, cells = pool_tokens(point.vectors.astype(np.float32),
+                                                   np.asarray(point.payload["cells"]), pool)
+                point.payload["cells"] = cells.tolist()
             for point in points:
                 if point.payload.get("state") == COMPLETE:
                     complete.add(point.payload["doc_id"])
