@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from colretrieve.scoring import maxsim
+from colretrieve.scoring import cpu_kernel, maxsim
 
 DIM = 128
 TOKENS = 20
@@ -75,7 +75,8 @@ def main() -> None:
 
     limits = machine_limits()
     print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"measured {limits['gflops']:.0f} GFLOP/s (fp32 matmul), {limits['gbps']:.1f} GB/s (read)\n")
+          f"measured {limits['gflops']:.0f} GFLOP/s (fp32 matmul), {limits['gbps']:.1f} GB/s (read); "
+          f"colretrieve's CPU path: {cpu_kernel.name()}\n")
     header = f"{'shape':<9}{'pages':>7}{'queries':>8}  {'impl':<13}{'pages/s':>11}{'GB/s':>7}{'% bw':>6}" \
              f"{'GFLOP/s':>9}{'% flop':>7}{'vs peer':>8}"
     print(header)

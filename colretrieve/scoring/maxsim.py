@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from . import cpu_kernel
+
 #: Page vectors per CPU block: converted to float32 it is ~8 MiB at dim 128, so a block is
 #: read from memory once and then stays in the shared L3 cache while it is multiplied and
 #: reduced. Measured with benchmarks/bench_maxsim.py.
@@ -36,8 +38,8 @@ def maxsim(queries: Sequence[np.ndarray | torch.Tensor], flat: torch.Tensor, off
 
     Page vectors may be stored in float16; products accumulate in float32. All queries'
     tokens are scored in one pass over the pages, so a batch of queries reads each page
-    once. Pages on a CUDA device go to the fused Triton kernel, others to the blocked CPU
-    path. `weights`, one array per query, scales each query token's best similarity.
+    once. Pages on a CUDA device go to the fused Triton kernel, others to the fused AVX-512
+    kernel where the CPU has it, else to the blocked matmul path. `weights`, one array per query, scales each query token's best similarity.
 
     >>> flat, offsets = pack([np.array([[1.0], [0.5]]), np.array([[-1.0]])])
     >>> maxsim([np.array([[1.0], [2.0]])], flat, offsets)
@@ -48,6 +50,8 @@ def maxsim(queries: Sequence[np.ndarray | torch.Tensor], flat: torch.Tensor, off
         from .triton_maxsim import token_maxima
 
         best = token_maxima(q.to(flat.device), flat, offsets).cpu()
+    elif len(flat) and cpu_kernel.accepts([flat], q.shape[1]) and bool((offsets.diff() > 0).all()):
+        best = cpu_kernel.token_maxima(q, *cpu_kernel.packed_addresses(flat, offsets), flat.dtype)
     else:
         bounds = offsets.tolist()
         best = token_maxima_cpu(q, [flat[a:b] for a, b in zip(bounds, bounds[1:])], flat, bounds)
@@ -56,10 +60,14 @@ def maxsim(queries: Sequence[np.ndarray | torch.Tensor], flat: torch.Tensor, off
 
 def maxsim_pages(queries: Sequence[np.ndarray | torch.Tensor], pages: Sequence[np.ndarray],
                  weights: Sequence[np.ndarray] | None = None) -> torch.Tensor:
-    """`maxsim` on pages given one array each (e.g. views of the memory-mapped vector file):
-    each page is converted straight into the kernel's block, never concatenated first."""
+    """`maxsim` on CPU pages given one array each (e.g. views of the memory-mapped vector
+    file): each page is read where it lies, never concatenated first."""
     q = torch.cat([torch.as_tensor(x, dtype=torch.float32) for x in queries])
-    return _sum_per_query(token_maxima_cpu(q, [read_only_tensor(p) for p in pages]), queries, weights)
+    if cpu_kernel.accepts(pages, q.shape[1]):
+        best = cpu_kernel.token_maxima(q, *cpu_kernel.page_addresses(pages), pages[0].dtype)
+    else:
+        best = token_maxima_cpu(q, [read_only_tensor(p) for p in pages])
+    return _sum_per_query(best, queries, weights)
 
 
 def read_only_tensor(array: np.ndarray) -> torch.Tensor:
@@ -80,7 +88,7 @@ def _sum_per_query(best: torch.Tensor, queries: Sequence[np.ndarray | torch.Tens
 
 def token_maxima_cpu(q: torch.Tensor, pages: Sequence[torch.Tensor], flat: torch.Tensor | None = None,
                      bounds: Sequence[int] | None = None) -> torch.Tensor:
-    """(n_tokens, n_pages): each query token's best similarity on each page.
+    """(n_tokens, n_pages): each query token's best similarity on each page; the portable path.
 
     Blocks of whole pages are converted to float32 into one reused, cache-sized buffer,
     multiplied by all tokens at once (one matmul on all cores) and reduced with a reshape.

@@ -60,6 +60,10 @@ class EdgeStore:
         self._shard = shard
         self._vectors = VectorFile(path / VECTOR_FILE, schema.multi_dim)
         self._quantized = None
+        # Where the last prefilter's hits lie in the vector file: the hits bring it along, which
+        # spares `multivectors` a second lookup (~6 ms for 256 pages). Replaced by each
+        # prefilter; an upsert or delete drops what it may have moved.
+        self._located: dict[str, tuple[int, int]] = {}
         if vectors != "float16":
             self._quantized = VectorFile(path / f"vectors.{vectors}", schema.multi_dim, vectors)
             rows = min(self._vectors.rows, self._quantized.rows)  # a crash between the two appends
@@ -111,6 +115,7 @@ class EdgeStore:
             if self._quantized is not None:
                 self._quantized.append(p.vectors)
             located.append(qe.Point(p.id, *p.parts({ROW: row})))
+            self._located.pop(p.id, None)
         for copy in (self._vectors, self._quantized):  # rows are on disk before any payload points at them
             if copy is not None:
                 copy.sync()
@@ -120,19 +125,23 @@ class EdgeStore:
         self._shard.update(qe.UpdateOperation.set_payload_by_filter(to_edge_filter(filter), values))
 
     def delete(self, filter: Filter) -> None:
+        self._located.clear()
         self._shard.update(qe.UpdateOperation.delete_points_by_filter(to_edge_filter(filter)))
 
     def prefilter(self, vector: np.ndarray, k: int, filter: Filter | None = None,
                   exact: bool = False) -> tuple[list[str], np.ndarray]:
         hits = self._shard.query(qe.QueryRequest(
             limit=k, query=qe.Query.Nearest(vector.astype(np.float32).tolist(), using=SINGLE),
-            filter=to_edge_filter(filter), with_payload=False, with_vector=False,
+            filter=to_edge_filter(filter), with_payload=qe.PayloadSelector.Include([ROW, ROWS]), with_vector=False,
             params=qe.SearchParams(exact=exact)))
+        self._located = {str(h.id): (h.payload[ROW], h.payload[ROWS]) for h in hits}
         return [str(h.id) for h in hits], np.array([h.score for h in hits], dtype=np.float32)
 
     def multivectors(self, ids: Sequence[str], quantized: bool = False) -> list[np.ndarray]:
         source = self._quantized if quantized and self._quantized is not None else self._vectors
-        return [source.read(p[ROW], p[ROWS]) for p in self.payloads(ids, (ROW, ROWS))]
+        unknown = [i for i in ids if i not in self._located]
+        found = {i: (p[ROW], p[ROWS]) for i, p in zip(unknown, self.payloads(unknown, (ROW, ROWS)))} if unknown else {}
+        return [source.read(*(self._located.get(i) or found[i])) for i in ids]
 
     def payloads(self, ids: Sequence[str], fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
         selector = qe.PayloadSelector.Include(list(fields)) if fields else True

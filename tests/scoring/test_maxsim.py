@@ -7,9 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-from colretrieve.scoring import maxsim, maxsim_reference, pack
+from colretrieve.scoring import cpu_kernel, maxsim, maxsim_pages, maxsim_reference, pack
 
 impl = importlib.import_module("colretrieve.scoring.maxsim")  # the module; the package exports the function
+
+
+@pytest.fixture(params=["fused", "portable"])
+def cpu_path(request, monkeypatch) -> str:
+    """Each test below runs on both CPU paths: the AVX-512 kernel and the blocked matmul."""
+    if request.param == "fused" and not cpu_kernel.available():
+        pytest.skip(f"CPU MaxSim path here: {cpu_kernel.name()}")
+    if request.param == "portable":
+        monkeypatch.setattr(cpu_kernel, "available", lambda: False)
+    return request.param
 
 
 def _ragged(rng: np.random.Generator, n: int, dim: int, most: int, dtype=np.float32) -> list[np.ndarray]:
@@ -18,18 +28,18 @@ def _ragged(rng: np.random.Generator, n: int, dim: int, most: int, dtype=np.floa
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
 @pytest.mark.parametrize("block", [7, 1 << 14])  # tiny blocks split the page set many times
-def test_matches_float64_reference_on_ragged_pages(dtype, block, monkeypatch) -> None:
+def test_matches_float64_reference_on_ragged_pages(dtype, block, cpu_path, monkeypatch) -> None:
     rng = np.random.default_rng(7)
     pages = _ragged(rng, 40, 16, 60, dtype)
     queries = _ragged(rng, 5, 16, 12)
     monkeypatch.setattr(impl, "BLOCK_VECTORS", block)
-    got = maxsim(queries, *pack(pages)).numpy()
     expected = maxsim_reference(queries, [p.astype(np.float32) for p in pages])
-    assert got.shape == (5, 40)
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+    for got in (maxsim(queries, *pack(pages)).numpy(), maxsim_pages(queries, pages).numpy()):
+        assert got.shape == (5, 40)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
 
 
-def test_padded_and_ragged_pages_score_the_same() -> None:
+def test_padded_and_ragged_pages_score_the_same(cpu_path) -> None:
     """Zero padding would change MaxSim for negative similarities; packing must not pad."""
     rng = np.random.default_rng(1)
     pages = [np.abs(p) for p in _ragged(rng, 6, 8, 10)]
@@ -42,7 +52,7 @@ def test_padded_and_ragged_pages_score_the_same() -> None:
     assert not np.allclose(maxsim(query, *pack(padded))[0].numpy(), together)
 
 
-def test_token_weights_scale_each_tokens_best_match() -> None:
+def test_token_weights_scale_each_tokens_best_match(cpu_path) -> None:
     rng = np.random.default_rng(5)
     pages = _ragged(rng, 12, 8, 20)
     queries = _ragged(rng, 3, 8, 6)

@@ -1,0 +1,77 @@
+"""The fused AVX-512 MaxSim kernel (`_cpu_maxsim.cpp`), for pages in CPU memory.
+
+It reads each page where it lies (rows of the memory-mapped vector file, or a packed array),
+converts float16 in registers and keeps every running maximum in cache, so a page costs one
+read of its stored bytes. CPUs without AVX-512, and checkouts where the extension was not
+built, score on the portable blocked-matmul path in `maxsim.py`; `name()` says which runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+try:
+    from . import _cpu_maxsim
+except ImportError:  # not built (a source tree used without `pip install -e .`)
+    _cpu_maxsim = None
+
+DTYPES = {torch.float16: True, torch.float32: False, np.dtype(np.float16): True, np.dtype(np.float32): False}
+
+
+def available() -> bool:
+    """Whether the kernel is built and this CPU can run it."""
+    return _cpu_maxsim is not None and _cpu_maxsim.supported()
+
+
+def name() -> str:
+    """Which CPU MaxSim path scores here, for benchmark tables and `stats`."""
+    if available():
+        return "avx512-fused"
+    return "torch-blocked (" + ("no AVX-512 on this CPU" if _cpu_maxsim else "kernel not built") + ")"
+
+
+def accepts(pages: Sequence[np.ndarray | torch.Tensor], dim: int) -> bool:
+    """Whether these pages can go to the kernel: one float16/float32 dtype, C-contiguous rows
+    of `dim` numbers, on the CPU, none empty."""
+    if not available() or not len(pages):
+        return False
+    dtype = pages[0].dtype
+    return dtype in DTYPES and all(
+        p.dtype == dtype and p.ndim == 2 and p.shape[1] == dim and len(p) > 0 and _contiguous(p) for p in pages)
+
+
+def packed_addresses(flat: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(address of each page's first vector, vectors in each page) of a packed (flat, offsets)."""
+    row_bytes = flat.shape[1] * flat.element_size()
+    offsets = offsets.to(torch.int64)
+    return flat.data_ptr() + offsets[:-1] * row_bytes, offsets.diff()
+
+
+def page_addresses(pages: Sequence[np.ndarray | torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(address, length) of each page, for pages given one array each."""
+    addresses = [p.data_ptr() if isinstance(p, torch.Tensor) else p.__array_interface__["data"][0] for p in pages]
+    return torch.tensor(addresses, dtype=torch.int64), torch.tensor([len(p) for p in pages], dtype=torch.int64)
+
+
+def token_maxima(q: torch.Tensor, addresses: torch.Tensor, lengths: torch.Tensor, dtype) -> torch.Tensor:
+    """(n_tokens, n_pages) float32: each query token's best similarity on each page.
+
+    `addresses` and `lengths` (int64) locate each page's rows of `dtype` (float16 or float32),
+    q.shape[1] numbers a row; the caller keeps those arrays alive for the call. Runs on
+    torch's number of threads, with the GIL released.
+    """
+    q = q.to(torch.float32).contiguous()
+    addresses, lengths = addresses.contiguous(), lengths.contiguous()
+    out = torch.empty(len(q), len(lengths), dtype=torch.float32)
+    if len(q) and len(lengths):
+        _cpu_maxsim.token_maxima(q.data_ptr(), len(q), q.shape[1], addresses.data_ptr(), lengths.data_ptr(),
+                                 len(lengths), DTYPES[dtype], out.data_ptr(), out.stride(0),
+                                 torch.get_num_threads())
+    return out
+
+
+def _contiguous(page: np.ndarray | torch.Tensor) -> bool:
+    return page.is_contiguous() and not page.is_cuda if isinstance(page, torch.Tensor) else page.flags.c_contiguous
