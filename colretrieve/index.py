@@ -34,7 +34,7 @@ from .encoders.loading import pick_device
 from .errors import BadDocumentError, ColretrieveError, IndexConfigError
 from .location import Location
 from .lock import IndexLock
-from .scoring import maxsim_pages
+from .scoring import cpu_kernel, maxsim_pages
 from .scoring.lexical import Lexicon, fuse
 from .scoring.pooling import pool_tokens
 from .scoring.resident import ResidentPages
@@ -619,6 +619,7 @@ class Index:
             "pool_factor": self.config.pool_factor,
             "vector_format": self.config.vectors,
             "store": self.config.store,
+            "maxsim_kernel": cpu_kernel.name(),  # which CPU path scores the candidates here
         }
 
 

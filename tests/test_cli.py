@@ -10,6 +10,7 @@ from pathlib import Path
 
 from colretrieve import Index
 from colretrieve.documents import content_hash
+from colretrieve.scoring import cpu_kernel
 from colretrieve.storage.edge import VECTOR_FILE
 
 
@@ -51,6 +52,7 @@ def test_bad_files_are_named_and_the_rest_is_ingested(bad_pdfs: Path, tmp_path: 
     stats = json.loads(cli("stats", "--index", str(index), "--json").stdout)
     assert (stats["documents"], stats["pages"], stats["incomplete_documents"]) == (1, 1, 0)
     assert stats["vectors"] > 100 and stats["bytes_on_disk"] > 0 and stats["encoder"].startswith("minilm-grid")
+    assert stats["maxsim_kernel"] == cpu_kernel.name()
 
     deleted = cli("delete", str(bad_pdfs / "good.pdf"), "--index", str(index))
     assert deleted.returncode == 0 and "1 pages" in deleted.stdout
