@@ -17,6 +17,8 @@ from functools import cached_property
 import numpy as np
 import torch
 
+from .maxsim import read_only_tensor
+
 FORMATS = ("float16", "int8", "binary")
 
 
@@ -48,14 +50,14 @@ class VectorFormat:
         return np.concatenate([codes.view(np.uint8), scale.astype(np.float32).view(np.uint8)], axis=1)
 
     def decode(self, rows: np.ndarray) -> np.ndarray:
-        """(n, row_bytes) uint8 back to vectors: a float16 view for float16 (the kernel converts
-        it in its own block copy), float32 otherwise."""
+        """(n, row_bytes) uint8 back to vectors: a float16 view for float16 (MaxSim converts it
+        as it reads), float32 otherwise."""
         if self.name == "float16":
             return rows.view(np.float16)
         if self.name == "binary":  # one gather of 8 floats per byte: 5x unpackbits + arithmetic
             return np.take(self._byte_table, rows, axis=0).reshape(len(rows), -1)[:, : self.dim]
-        scale = torch.from_numpy(np.ascontiguousarray(rows[:, self.dim:]).view(np.float32))
-        codes = torch.from_numpy(np.ascontiguousarray(rows[:, : self.dim]).view(np.int8))
+        scale = read_only_tensor(np.ascontiguousarray(rows[:, self.dim:]).view(np.float32))
+        codes = read_only_tensor(np.ascontiguousarray(rows[:, : self.dim]).view(np.int8))
         return codes.to(torch.float32).mul_(scale).numpy()  # torch converts on all cores
 
     @cached_property
