@@ -86,3 +86,20 @@ def test_quantized_copy_is_row_aligned_and_survives_a_torn_append(tmp_path: Path
     for got, p in zip(store.multivectors([q.id for q in more]), more):
         np.testing.assert_allclose(got, p.vectors, atol=1e-3)
     store.close()
+
+
+def test_rows_located_by_the_prefilter_follow_upserts_and_deletes(store: EdgeStore, make_pages, make_unit) -> None:
+    """The prefilter's hits carry their row locations for `multivectors`; a page written
+    again afterwards must be read from its new rows, and a deleted one not at all."""
+    rng = np.random.default_rng(9)
+    first = make_pages(rng, "d", 3)
+    store.upsert(first)
+    ids, _ = store.prefilter(make_unit(rng.standard_normal(4)), 3)
+    assert sorted(ids) == sorted(p.id for p in first)
+    np.testing.assert_array_equal(store.multivectors([first[0].id])[0], first[0].vectors.astype(np.float16))
+    again = make_pages(rng, "d", 1)[0]  # same id, new vectors
+    store.upsert([again])
+    np.testing.assert_array_equal(store.multivectors([again.id])[0], again.vectors.astype(np.float16))
+    store.delete({"doc_id": "d"})
+    with pytest.raises(KeyError):
+        store.multivectors([first[1].id])
