@@ -15,7 +15,7 @@
 // reuse it from L1. The page's last vector stands in for missing rows of its final panel,
 // which cannot change a maximum. Pages are handed over as pointers, so scattered rows of a
 // memory-mapped file are scored where they lie; the lines of the next panel are prefetched
-// while the current one is scored. Threads take contiguous runs of pages.
+// while the current one is scored. Threads take runs of pages from a shared counter.
 //
 // The functions are compiled for AVX-512 only (target attributes); `supported()` tells Python
 // whether this CPU can run them, and Python keeps its portable path for CPUs that cannot.
@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -194,7 +195,9 @@ class Ahead {
     int64_t row_bytes_, page_, end_, row_ = 0;
 };
 
-AVX512 void score_pages(const Work& w, int64_t begin, int64_t end) {
+// Pages are taken a run at a time from a shared counter, so a thread slowed by the machine
+// (another process, a shared VM) takes fewer runs instead of holding the others up.
+AVX512 void score_pages(const Work& w, std::atomic<int64_t>* next, int64_t n_pages, int64_t run) {
     Aligned panel(std::size_t(w.padded_dim) * MR * LANES);
     Aligned best(std::size_t(w.n_tokens) * LANES);
     const std::size_t groups = w.group_first.size();
@@ -202,22 +205,25 @@ AVX512 void score_pages(const Work& w, int64_t begin, int64_t end) {
     for (std::size_t g = 0, at = 0; g < groups; at += std::size_t(w.padded_dim) * w.group_size[g], ++g)
         group_q[g] = w.packed_q + at;
     const int64_t row_bytes = int64_t(w.dim) * (w.f16 ? 2 : 4);
-    Ahead ahead(w.page_ptr, w.page_len, row_bytes, begin, end);
-    for (int i = 0; i < PREFETCH_PANELS; ++i) ahead.next(MR * LANES);
-    for (int64_t page = begin; page < end; ++page) {
-        const int64_t len = w.page_len[page];
-        const char* data = reinterpret_cast<const char*>(w.page_ptr[page]);
-        for (int i = 0; i < w.n_tokens * LANES; ++i) best.p[i] = -INFINITY;
-        for (int64_t first = 0; first < len; first += MR * LANES) {
-            const auto [later, later_bytes] = ahead.next(MR * LANES);
-            const int count = int(std::min<int64_t>(MR * LANES, len - first));
-            for (std::size_t g = 0; g < groups; ++g)
-                TILES[w.f16][g == 0][w.group_size[g] - 1](panel.p, group_q[g], w.dim, data + first * row_bytes,
-                                                           row_bytes, count, best.p + w.group_first[g] * LANES,
-                                                           later, later_bytes);
+    for (int64_t begin; (begin = next->fetch_add(run)) < n_pages;) {
+        const int64_t end = std::min(begin + run, n_pages);
+        Ahead ahead(w.page_ptr, w.page_len, row_bytes, begin, end);
+        for (int i = 0; i < PREFETCH_PANELS; ++i) ahead.next(MR * LANES);
+        for (int64_t page = begin; page < end; ++page) {
+            const int64_t len = w.page_len[page];
+            const char* data = reinterpret_cast<const char*>(w.page_ptr[page]);
+            for (int i = 0; i < w.n_tokens * LANES; ++i) best.p[i] = -INFINITY;
+            for (int64_t first = 0; first < len; first += MR * LANES) {
+                const auto [later, later_bytes] = ahead.next(MR * LANES);
+                const int count = int(std::min<int64_t>(MR * LANES, len - first));
+                for (std::size_t g = 0; g < groups; ++g)
+                    TILES[w.f16][g == 0][w.group_size[g] - 1](panel.p, group_q[g], w.dim, data + first * row_bytes,
+                                                               row_bytes, count, best.p + w.group_first[g] * LANES,
+                                                               later, later_bytes);
+            }
+            for (int t = 0; t < w.n_tokens; ++t)
+                w.out[t * w.out_stride + page] = len ? _mm512_reduce_max_ps(_mm512_load_ps(best.p + t * LANES)) : -INFINITY;
         }
-        for (int t = 0; t < w.n_tokens; ++t)
-            w.out[t * w.out_stride + page] = len ? _mm512_reduce_max_ps(_mm512_load_ps(best.p + t * LANES)) : -INFINITY;
     }
 }
 
@@ -267,11 +273,13 @@ PyObject* token_maxima(PyObject*, PyObject* args) {
     }
     w.packed_q = packed.data();
     const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(n_threads, n_pages));
+    const int64_t run = std::max<int64_t>(1, std::min<int64_t>(16, n_pages / (threads * 8)));
+    std::atomic<int64_t> next{0};
     Py_BEGIN_ALLOW_THREADS;
     std::vector<std::thread> pool;
     for (int64_t i = 1; i < threads; ++i)
-        pool.emplace_back(score_pages, std::cref(w), n_pages * i / threads, n_pages * (i + 1) / threads);
-    score_pages(w, 0, n_pages / threads);
+        pool.emplace_back(score_pages, std::cref(w), &next, n_pages, run);
+    score_pages(w, &next, n_pages, run);
     for (auto& th : pool) th.join();
     Py_END_ALLOW_THREADS;
     Py_RETURN_NONE;
