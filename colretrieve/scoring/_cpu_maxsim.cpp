@@ -30,7 +30,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -43,6 +42,9 @@ constexpr int LANES = 16;   // page vectors in a zmm register
 constexpr int MR = 2;       // zmm registers of page vectors in a panel
 constexpr int MAX_NR = 12;  // query tokens in a register tile: MR x 12 accumulators + operands < 32 zmm
 constexpr int PREFETCH_PANELS = 1;  // how far ahead, in panels, the lines of a later panel are asked for
+
+// Dimensions rounded up to whole registers; the panel and the packed query are this tall.
+constexpr int padded(int dim) { return (dim + LANES - 1) / LANES * LANES; }
 
 struct Work {
     const float* packed_q;      // token groups one after another, each (padded_dim, nr) row-major
@@ -108,7 +110,7 @@ template <int NR, bool F16, bool FILL>
 AVX512 void tile(float* __restrict panel, const float* __restrict q, int dim, const char* rows, int64_t row_bytes,
                  int count, float* __restrict best, const char* later, int64_t later_bytes) {
     constexpr int WIDTH = MR * LANES;
-    const int padded_dim = (dim + LANES - 1) / LANES * LANES;
+    const int padded_dim = padded(dim);
     __m512 acc[MR][NR];
 #pragma GCC unroll 24
     for (int t = 0; t < NR; ++t)
@@ -251,7 +253,7 @@ PyObject* token_maxima(PyObject*, PyObject* args) {
     Work w;
     w.n_tokens = n_tokens;
     w.dim = dim;
-    w.padded_dim = (dim + LANES - 1) / LANES * LANES;
+    w.padded_dim = padded(dim);
     w.page_ptr = reinterpret_cast<const uint64_t*>(ptr_addr);
     w.page_len = reinterpret_cast<const int64_t*>(len_addr);
     w.f16 = f16;

@@ -39,7 +39,8 @@ def maxsim(queries: Sequence[np.ndarray | torch.Tensor], flat: torch.Tensor, off
     Page vectors may be stored in float16; products accumulate in float32. All queries'
     tokens are scored in one pass over the pages, so a batch of queries reads each page
     once. Pages on a CUDA device go to the fused Triton kernel, others to the fused AVX-512
-    kernel where the CPU has it, else to the blocked matmul path. `weights`, one array per query, scales each query token's best similarity.
+    kernel where the CPU has it, else to the blocked matmul path. `weights`, one array per
+    query, scales each query token's best similarity.
 
     >>> flat, offsets = pack([np.array([[1.0], [0.5]]), np.array([[-1.0]])])
     >>> maxsim([np.array([[1.0], [2.0]])], flat, offsets)
@@ -50,7 +51,7 @@ def maxsim(queries: Sequence[np.ndarray | torch.Tensor], flat: torch.Tensor, off
         from .triton_maxsim import token_maxima
 
         best = token_maxima(q.to(flat.device), flat, offsets).cpu()
-    elif len(flat) and cpu_kernel.accepts([flat], q.shape[1]) and bool((offsets.diff() > 0).all()):
+    elif cpu_kernel.accepts([flat], q.shape[1]) and bool((offsets.diff() > 0).all()):
         best = cpu_kernel.token_maxima(q, *cpu_kernel.packed_addresses(flat, offsets), flat.dtype)
     else:
         bounds = offsets.tolist()
