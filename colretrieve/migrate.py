@@ -3,8 +3,9 @@
 Pages are copied as stored (multi-vectors, single vector, payload), or compressed on the way
 (token pooling, int8 / binary vector files), so a compression can be tried on an index
 without encoding it again. Every copied page is written "partial" and documents are marked
-complete only at the end, so a reader of the target never sees half a document as whole. Point ids are deterministic, so an interrupted
-copy is resumed by running it again: pages already in the target are skipped.
+complete only at the end, so a reader of the target never sees half a document as whole.
+Point ids are deterministic, so an interrupted copy is resumed by running it again: pages
+already in the target are skipped.
 """
 
 from __future__ import annotations
