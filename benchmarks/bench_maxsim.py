@@ -6,9 +6,12 @@ Shapes: ColPali (1,030 vectors a page) and ColQwen2 (about 750, ragged ±25%), d
 measured in the same run, at its start and at its end: a large float32 matmul for FLOP/s, a
 large read for bandwidth. This VM's speed drifts while a run lasts, so each figure is taken
 as a fraction of the higher of the two measurements, the stricter denominator.
-"Bytes" are the stored page vectors read once per pass; "FLOPs" are 2·tokens·vectors·dim;
-"speedup" is colretrieve's pages/s divided by that row's ("portable" is colretrieve's own
-path for CPUs without AVX-512, run on the same inputs).
+"Bytes" are the page vectors read once per pass (the panel layout's padding, each page's last
+vector repeated to a whole panel of 32, is not counted); "FLOPs" are 2·tokens·vectors·dim;
+"speedup" is colretrieve's pages/s divided by that row's. "colretrieve" scores the pages as
+the store keeps them, in the kernel's panel layout (scoring/layout.py); "rows" is the same
+kernel on row-major pages (stores made before the panel layout, packed arrays); "portable"
+is colretrieve's path for CPUs without AVX-512, run on the same vectors.
 
     python benchmarks/bench_maxsim.py [--pages 1000,10000] [--peer-pages 1000] [--json out.json]
 """
@@ -24,7 +27,8 @@ import time
 import torch
 from tqdm import tqdm
 
-from colretrieve.scoring import cpu_kernel, maxsim
+from colretrieve.scoring import cpu_kernel, maxsim, maxsim_pages
+from colretrieve.scoring.layout import PanelPage, to_panels
 
 DIM = 128
 TOKENS = 20
@@ -63,6 +67,12 @@ def corpus(n: int, mean: int, spread: int, seed: int = 0) -> tuple[torch.Tensor,
     return flat, offsets
 
 
+def stored(flat: torch.Tensor, offsets: torch.Tensor) -> list[PanelPage]:
+    """The pages as the store keeps them (storage/vectorfile.py): each one in panels."""
+    bounds = offsets.tolist()
+    return [PanelPage(to_panels(flat[a:b].numpy()), b - a) for a, b in zip(bounds, bounds[1:])]
+
+
 def peer_score(queries: list[torch.Tensor], flat: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """transformers' own MaxSim (pads each batch of 128 pages, einsum, max, sum) in float32,
     its fast dtype on a CPU. `score_retrieval` reads no processor state, so an instance made
@@ -93,11 +103,14 @@ def measure(pages: list[int], peer_pages: int) -> list[dict]:
     for shape, n, n_queries in tqdm(cases, desc="bench_maxsim", unit="case", file=sys.stderr):
         if made != (shape, n):  # one corpus in memory at a time
             made, (flat, offsets) = (shape, n), corpus(n, *SHAPES[shape])
+            panels = stored(flat, offsets) if cpu_kernel.available() else None
         queries = [torch.nn.functional.normalize(torch.randn(TOKENS, DIM, generator=gen), dim=1)
                    for _ in range(n_queries)]
         impls = {"colretrieve": lambda: maxsim(queries, flat, offsets)}
         if cpu_kernel.available():
-            impls["portable"] = lambda: portable_score(queries, flat, offsets)
+            impls = {"colretrieve": lambda: maxsim_pages(queries, panels),
+                     "rows": lambda: maxsim(queries, flat, offsets),
+                     "portable": lambda: portable_score(queries, flat, offsets)}
         if n <= peer_pages:
             impls["peer (hf)"] = lambda: peer_score(queries, flat, offsets)
         for name, fn in impls.items():

@@ -35,6 +35,7 @@ from .errors import BadDocumentError, ColretrieveError, IndexConfigError
 from .location import Location
 from .lock import IndexLock
 from .scoring import cpu_kernel, maxsim_pages
+from .scoring.layout import as_rows
 from .scoring.lexical import Lexicon, fuse
 from .scoring.pooling import pool_tokens
 from .scoring.resident import ResidentPages
@@ -490,7 +491,7 @@ class Index:
         for hit, vectors, payload in zip(hits, self._store.multivectors(ids), self._store.payloads(ids, ("cells", "grid"))):
             grid = tuple(payload.get("grid") or self.encoder.grid)
             stem = Path(directory) / f"{hit.rank:02d}-{Path(hit.path).stem}-p{hit.page}"
-            written += write_maps(hit.image(), query, vectors, np.asarray(payload["cells"], dtype=np.int64),
+            written += write_maps(hit.image(), query, as_rows(vectors), np.asarray(payload["cells"], dtype=np.int64),
                                   grid, stem, per_token)  # type: ignore[arg-type]
         return written
 

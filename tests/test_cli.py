@@ -11,7 +11,7 @@ from pathlib import Path
 from colretrieve import Index
 from colretrieve.documents import content_hash
 from colretrieve.scoring import cpu_kernel
-from colretrieve.storage.edge import VECTOR_FILE
+from colretrieve.storage.edge import PANEL_FILE
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -64,7 +64,7 @@ def test_kill_9_mid_ingest_then_rerun_stores_every_page_once(samples: Path, tmp_
     index = tmp_path / "index"
     proc = subprocess.Popen([sys.executable, "-m", "colretrieve", "ingest", str(samples), "--index", str(index),
                              "--batch-size", "2", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    vectors = index / "store" / VECTOR_FILE
+    vectors = index / "store" / PANEL_FILE
     deadline = time.monotonic() + 300
     while (not vectors.exists() or vectors.stat().st_size == 0) and time.monotonic() < deadline:
         time.sleep(0.05)

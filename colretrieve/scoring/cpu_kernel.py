@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .layout import PanelPage
+
 try:
     from . import _cpu_maxsim
 except ImportError:  # not built (a source tree used without `pip install -e .`)
@@ -33,14 +35,18 @@ def name() -> str:
     return "torch-blocked (" + ("no AVX-512 on this CPU" if _cpu_maxsim else "kernel not built") + ")"
 
 
-def accepts(pages: Sequence[np.ndarray | torch.Tensor], dim: int) -> bool:
+def accepts(pages: Sequence[np.ndarray | torch.Tensor | PanelPage], dim: int) -> bool:
     """Whether these pages can go to the kernel: one float16/float32 dtype, C-contiguous rows
-    of `dim` numbers, on the CPU, none empty."""
+    of `dim` numbers, on the CPU, none empty; or all float16 pages in the panel layout."""
     if not available() or not len(pages):
         return False
+    if isinstance(pages[0], PanelPage):
+        return all(isinstance(p, PanelPage) and p.panels.dtype == np.float16 and p.panels.shape[1:] == (dim, 32)
+                   and len(p) > 0 and p.panels.flags.c_contiguous for p in pages)
     dtype = pages[0].dtype
     return dtype in DTYPES and all(
-        p.dtype == dtype and p.ndim == 2 and p.shape[1] == dim and len(p) > 0 and _contiguous(p) for p in pages)
+        not isinstance(p, PanelPage) and p.dtype == dtype and p.ndim == 2 and p.shape[1] == dim and len(p) > 0
+        and _contiguous(p) for p in pages)
 
 
 def packed_addresses(flat: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,25 +56,28 @@ def packed_addresses(flat: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.T
     return flat.data_ptr() + offsets[:-1] * row_bytes, offsets.diff()
 
 
-def page_addresses(pages: Sequence[np.ndarray | torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def page_addresses(pages: Sequence[np.ndarray | torch.Tensor | PanelPage]) -> tuple[torch.Tensor, torch.Tensor]:
     """(address, length) of each page, for pages given one array each."""
-    addresses = [p.data_ptr() if isinstance(p, torch.Tensor) else p.__array_interface__["data"][0] for p in pages]
+    addresses = [p.data_ptr() if isinstance(p, torch.Tensor) else
+                 (p.panels if isinstance(p, PanelPage) else p).__array_interface__["data"][0] for p in pages]
     return torch.tensor(addresses, dtype=torch.int64), torch.tensor([len(p) for p in pages], dtype=torch.int64)
 
 
-def token_maxima(q: torch.Tensor, addresses: torch.Tensor, lengths: torch.Tensor, dtype) -> torch.Tensor:
+def token_maxima(q: torch.Tensor, addresses: torch.Tensor, lengths: torch.Tensor, dtype,
+                 panels: bool = False) -> torch.Tensor:
     """(n_tokens, n_pages) float32: each query token's best similarity on each page.
 
     `addresses` and `lengths` (int64) locate each page's rows of `dtype` (float16 or float32),
-    q.shape[1] numbers a row; the caller keeps those arrays alive for the call. Runs on
-    torch's number of threads, with the GIL released.
+    q.shape[1] numbers a row, or with `panels` its float16 panels (layout.py); the caller
+    keeps those arrays alive for the call. Runs on torch's number of threads, with the GIL
+    released.
     """
     q = q.to(torch.float32).contiguous()
     addresses, lengths = addresses.contiguous(), lengths.contiguous()
     out = torch.empty(len(q), len(lengths), dtype=torch.float32)
     if len(q) and len(lengths):
         _cpu_maxsim.token_maxima(q.data_ptr(), len(q), q.shape[1], addresses.data_ptr(), lengths.data_ptr(),
-                                 len(lengths), DTYPES[dtype], out.data_ptr(), out.stride(0),
+                                 len(lengths), DTYPES[dtype], panels, out.data_ptr(), out.stride(0),
                                  torch.get_num_threads())
     return out
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from . import cpu_kernel
+from .layout import PanelPage, as_rows
 
 #: Page vectors per CPU block: converted to float32 it is ~8 MiB at dim 128, so a block is
 #: read from memory once and then stays in the shared L3 cache while it is multiplied and
@@ -59,15 +60,17 @@ def maxsim(queries: Sequence[np.ndarray | torch.Tensor], flat: torch.Tensor, off
     return _sum_per_query(best, queries, weights)
 
 
-def maxsim_pages(queries: Sequence[np.ndarray | torch.Tensor], pages: Sequence[np.ndarray],
+def maxsim_pages(queries: Sequence[np.ndarray | torch.Tensor], pages: Sequence[np.ndarray | PanelPage],
                  weights: Sequence[np.ndarray] | None = None) -> torch.Tensor:
-    """`maxsim` on CPU pages given one array each (e.g. views of the memory-mapped vector
-    file): each page is read where it lies, never concatenated first."""
+    """`maxsim` on CPU pages given one array each, rows or panels (e.g. views of the memory-mapped
+    vector file): with the kernel each page is read where it lies, never concatenated first."""
     q = torch.cat([torch.as_tensor(x, dtype=torch.float32) for x in queries])
     if cpu_kernel.accepts(pages, q.shape[1]):
-        best = cpu_kernel.token_maxima(q, *cpu_kernel.page_addresses(pages), pages[0].dtype)
-    else:
-        best = token_maxima_cpu(q, [read_only_tensor(p) for p in pages])
+        panels = isinstance(pages[0], PanelPage)
+        best = cpu_kernel.token_maxima(q, *cpu_kernel.page_addresses(pages),
+                                       np.dtype(np.float16) if panels else pages[0].dtype, panels=panels)
+    else:  # the portable path reads rows; pages in panels are copied back to rows first
+        best = token_maxima_cpu(q, [read_only_tensor(as_rows(p)) for p in pages])
     return _sum_per_query(best, queries, weights)
 
 

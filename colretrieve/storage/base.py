@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from ..errors import IndexConfigError
+from ..scoring.layout import PanelPage
 
 Filter = dict[str, Any]
 
@@ -130,9 +131,11 @@ class Store(Protocol):
         """Ids of the `k` best points by single-vector dot product, best first, and their scores
         (`exact`: no approximate index, every point compared)."""
 
-    def multivectors(self, ids: Sequence[str], quantized: bool = False) -> list[np.ndarray]:
-        """Each point's (n_vectors, dim) array, in the order of `ids`; `quantized`: the store's
-        int8/binary copy where it keeps one (decoded to float32), else the float vectors."""
+    def multivectors(self, ids: Sequence[str], quantized: bool = False) -> list[np.ndarray | PanelPage]:
+        """Each point's vectors as the store keeps them, in the order of `ids`: an (n_vectors, dim)
+        array, or a `PanelPage` where they are kept in the kernel's panel layout (`as_rows` gives
+        the array); `quantized`: the store's int8/binary copy where it keeps one (decoded to
+        float32), else the float vectors."""
 
     def payloads(self, ids: Sequence[str], fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Each point's payload (only `fields` when given), in the order of `ids`."""

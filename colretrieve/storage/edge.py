@@ -4,8 +4,9 @@ qdrant-edge runs Qdrant's storage engine in-process: no server, persistent with 
 log, and the same collection layout (named multi-vector with MAX_SIM, payload indexes) a
 Qdrant server uses, so an index can later move to a cluster unchanged. Beside the shard, a
 memory-mapped copy of the multi-vectors (storage/vectorfile.py) feeds MaxSim without
-converting every number to a Python float; an int8 or binary store keeps a second, smaller
-copy in the same row order, which MaxSim reads first.
+converting every number to a Python float, in the CPU kernel's panel layout (scoring/layout.py;
+stores made before it keep their rows); an int8 or binary store keeps a second, smaller copy
+in the same row order, which MaxSim reads first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from ..errors import IndexConfigError, IndexLockedError
+from ..scoring.layout import PANEL, PanelPage, as_rows
 from .base import (
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
@@ -37,7 +39,8 @@ from .base import (
 from .vectorfile import VectorFile
 
 SHARD_DIR = "shard"
-VECTOR_FILE = "vectors.f16"
+PANEL_FILE = "vectors.panels.f16"
+VECTOR_FILE = "vectors.f16"  # row by row: stores made before the panel layout, read as they are
 SCHEMA_FILE = "schema.json"
 #: Payload field that, with `n_vectors`, locates a page's rows in the vector file.
 ROW = "vector_row"
@@ -58,14 +61,16 @@ class EdgeStore:
     def __init__(self, path: Path, shard: qe.EdgeShard, schema: StoreSchema, vectors: str = "float16") -> None:
         self.path = path
         self._shard = shard
-        self._vectors = VectorFile(path / VECTOR_FILE, schema.multi_dim)
+        panels = not (path / VECTOR_FILE).exists()
+        self._vectors = VectorFile(path / (PANEL_FILE if panels else VECTOR_FILE), schema.multi_dim, panels=panels)
         self._quantized = None
         # Where the last prefilter's hits lie in the vector file: the hits bring it along, which
         # spares `multivectors` a second lookup (~6 ms for 256 pages). Replaced by each
         # prefilter; an upsert or delete drops what it may have moved.
         self._located: dict[str, tuple[int, int]] = {}
         if vectors != "float16":
-            self._quantized = VectorFile(path / f"vectors.{vectors}", schema.multi_dim, vectors)
+            self._quantized = VectorFile(path / f"vectors.{vectors}", schema.multi_dim, vectors,
+                                         align=PANEL if panels else 1)
             rows = min(self._vectors.rows, self._quantized.rows)  # a crash between the two appends
             self._vectors.truncate(rows)
             self._quantized.truncate(rows)
@@ -137,7 +142,7 @@ class EdgeStore:
         self._located = {str(h.id): (h.payload[ROW], h.payload[ROWS]) for h in hits}
         return [str(h.id) for h in hits], np.array([h.score for h in hits], dtype=np.float32)
 
-    def multivectors(self, ids: Sequence[str], quantized: bool = False) -> list[np.ndarray]:
+    def multivectors(self, ids: Sequence[str], quantized: bool = False) -> list[np.ndarray | PanelPage]:
         source = self._quantized if quantized and self._quantized is not None else self._vectors
         unknown = [i for i in ids if i not in self._located]
         found = {i: (p[ROW], p[ROWS]) for i, p in zip(unknown, self.payloads(unknown, (ROW, ROWS)))} if unknown else {}
@@ -156,13 +161,13 @@ class EdgeStore:
                 offset=offset, limit=batch, filter=to_edge_filter(filter), with_payload=selector,
                 with_vector=False))):
             yield [(str(r.id), dict(r.payload or {}),
-                    self._vectors.read(r.payload[ROW], r.payload[ROWS]) if vectors else None)
+                    as_rows(self._vectors.read(r.payload[ROW], r.payload[ROWS])) if vectors else None)
                    for r in records]
 
     def export(self, batch: int = 64) -> Iterator[list[PagePoint]]:
         for records in scroll_pages(lambda offset: self._shard.scroll(qe.ScrollRequest(
                 offset=offset, limit=batch, with_payload=True, with_vector=[SINGLE]))):
-            yield [PagePoint(str(r.id), self._vectors.read(r.payload[ROW], r.payload[ROWS]),
+            yield [PagePoint(str(r.id), as_rows(self._vectors.read(r.payload[ROW], r.payload[ROWS])),
                              np.asarray(r.vector[SINGLE], dtype=np.float32), stored_payload(r.payload, ROW))
                    for r in records]
 

@@ -4,6 +4,10 @@ Reading multi-vectors back through a vector database's Python binding means one 
 object per number (seconds for a few hundred pages); a memory map hands MaxSim the stored bytes
 directly. The store's payload records where each page's rows are, so the payload stays the
 single source of truth: rows written before a crash and never referenced are only garbage.
+
+float16 pages can be kept in the kernel's panel layout (scoring/layout.py): each page then
+starts on a panel and takes whole panels. A copy in another format beside such a file pads its
+pages the same way (`align`), so one row number locates a page in both.
 """
 
 from __future__ import annotations
@@ -13,22 +17,29 @@ from pathlib import Path
 
 import numpy as np
 
+from ..scoring.layout import PANEL, PanelPage, to_panels
 from ..scoring.quantization import VectorFormat
 
 
 class VectorFile:
-    """Rows of `dim` values stored in `format` (scoring/quantization.py); `append` returns the
+    """Rows of `dim` values stored in `format` (scoring/quantization.py), or float16 `panels`;
+    every page starts on a multiple of `align` rows (PANEL with panels). `append` returns the
     first row's index."""
 
-    def __init__(self, path: Path, dim: int, format: str = "float16") -> None:
+    def __init__(self, path: Path, dim: int, format: str = "float16", panels: bool = False, align: int = 1) -> None:
+        if panels and format != "float16":
+            raise ValueError(f"the panel layout is float16, not {format}")
         self.path = path
         self.dim = dim
         self.format = VectorFormat(format, dim)
+        self.panels = panels
+        self._align = PANEL if panels else align
         self._row_bytes = self.format.row_bytes
         self._fh = open(path, "a+b")
         size = os.fstat(self._fh.fileno()).st_size
-        if size % self._row_bytes:  # a row cut short by a crash: nothing points at it
-            self._fh.truncate(size - size % self._row_bytes)
+        unit = self._row_bytes * self._align
+        if size % unit:  # a page cut short by a crash: nothing points at it
+            self._fh.truncate(size - size % unit)
         self._rows = os.fstat(self._fh.fileno()).st_size // self._row_bytes
         self._map: np.memmap | None = None
 
@@ -41,14 +52,21 @@ class VectorFile:
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise ValueError(f"expected (n, {self.dim}) vectors, got {vectors.shape}")
         first = self._rows
+        if self.panels:
+            data = to_panels(vectors.astype(np.float16, copy=False))
+        else:
+            pad = -len(vectors) % self._align  # repeats of the last vector, never read
+            data = self.format.encode(np.concatenate([vectors, np.repeat(vectors[-1:], pad, axis=0)]) if pad else vectors)
         self._fh.seek(0, os.SEEK_END)
-        self._fh.write(self.format.encode(vectors).tobytes())
+        self._fh.write(data.tobytes())
         self._fh.flush()
-        self._rows += len(vectors)
+        self._rows += data.size * data.itemsize // self._row_bytes
         return first
 
     def truncate(self, rows: int) -> None:
-        """Drop rows from `rows` on (rows no payload points at, e.g. written before a crash)."""
+        """Drop rows from `rows` on (rows no payload points at, e.g. written before a crash);
+        a page cut by `rows` goes whole."""
+        rows -= rows % self._align
         if rows < self._rows:
             self._fh.truncate(rows * self._row_bytes)
             self._rows = rows
@@ -57,12 +75,14 @@ class VectorFile:
     def sync(self) -> None:
         os.fsync(self._fh.fileno())
 
-    def read(self, first: int, count: int) -> np.ndarray:
-        """Rows [first, first + count) as vectors: float16 is a read-only view of the file, no
-        copy; other formats are decoded to float32."""
-        if self._map is None or len(self._map) < first + count:
+    def read(self, first: int, count: int) -> np.ndarray | PanelPage:
+        """The page of `count` vectors at row `first`: float16 is a read-only view of the file,
+        no copy (a `PanelPage` in the panel layout); other formats are decoded to float32."""
+        rows = -(-count // self._align) * self._align if self.panels else count
+        if self._map is None or len(self._map) < first + rows:
             self._map = np.memmap(self.path, dtype=np.uint8, mode="r", shape=(self._rows, self._row_bytes))
-        return self.format.decode(self._map[first : first + count])
+        data = self.format.decode(self._map[first : first + rows])
+        return PanelPage(data.reshape(-1, self.dim, PANEL), count) if self.panels else data
 
     def close(self) -> None:
         self._map = None

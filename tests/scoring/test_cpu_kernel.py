@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from colretrieve.scoring import cpu_kernel, maxsim, maxsim_pages, maxsim_reference, pack
+from colretrieve.scoring.layout import PanelPage, to_panels
 
 pytestmark = pytest.mark.skipif(not cpu_kernel.available(), reason=f"CPU MaxSim path here: {cpu_kernel.name()}")
 
@@ -28,6 +29,18 @@ def test_every_tile_shape_matches_the_reference(dtype, dim: int, n_tokens: int) 
     best = cpu_kernel.token_maxima(torch.from_numpy(query), *cpu_kernel.page_addresses(pages), pages[0].dtype)
     expected = np.stack([(query.astype(np.float64) @ p.astype(np.float64).T).max(axis=1) for p in pages], axis=1)
     np.testing.assert_allclose(best.numpy(), expected, rtol=1e-5, atol=1e-4 * np.sqrt(dim))
+
+
+@pytest.mark.parametrize("dim", [1, 16, 20, 128, 384])
+@pytest.mark.parametrize("n_tokens", [1, 10, 11, 20, 95])
+def test_pages_in_the_panel_layout_match_the_reference(dim: int, n_tokens: int) -> None:
+    rng = np.random.default_rng(dim * 100 + n_tokens + 1)
+    pages = _pages(rng, dim, np.float16)
+    query = rng.standard_normal((n_tokens, dim)).astype(np.float32)
+    panels = [PanelPage(to_panels(p), len(p)) for p in pages]
+    assert cpu_kernel.accepts(panels, dim)
+    got = maxsim_pages([query], panels)[0].numpy()
+    np.testing.assert_allclose(got, maxsim_reference([query], pages)[0], rtol=1e-5, atol=1e-4 * np.sqrt(dim) * n_tokens)
 
 
 def test_negative_similarities_are_not_lifted_by_the_tail_fill() -> None:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from colretrieve.errors import IndexConfigError
+from colretrieve.scoring.layout import as_rows
 from colretrieve.storage import StoreSchema
 
 
@@ -68,7 +69,7 @@ def test_exact_prefilter_ranks_every_point(filled) -> None:
 def test_multivectors_round_trip_in_order(filled) -> None:
     store, a, b = filled
     wanted = [p for p in reversed(a + b)]  # not the order they were stored in
-    got = store.multivectors([p.id for p in wanted])
+    got = [as_rows(g) for g in store.multivectors([p.id for p in wanted])]
     assert [g.shape for g in got] == [p.vectors.shape for p in wanted]
     for g, p in zip(got, wanted):
         np.testing.assert_allclose(g, p.vectors, atol=1e-3)  # float16 in the store
@@ -118,7 +119,7 @@ def test_reopen_keeps_data(filled, backend) -> None:
     store, a, _ = filled
     reopened = backend.reopen(store)
     assert reopened.count() == 15 and reopened.count({"doc_id": "a", "page": 3}) == 1
-    np.testing.assert_allclose(reopened.multivectors([a[5].id])[0], a[5].vectors, atol=1e-3)
+    np.testing.assert_allclose(as_rows(reopened.multivectors([a[5].id])[0]), a[5].vectors, atol=1e-3)
     assert reopened.prefilter(a[5].summary, k=1)[0] == [a[5].id]
 
 
@@ -144,4 +145,4 @@ def test_multivectors_quantized_without_a_quantized_copy_are_the_floats(filled) 
     store, a, _ = filled
     ids = [p.id for p in a[:3]]
     for got, want in zip(store.multivectors(ids, quantized=True), store.multivectors(ids)):
-        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(as_rows(got), as_rows(want))

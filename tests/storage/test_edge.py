@@ -9,9 +9,16 @@ import qdrant_edge as qe
 
 from colretrieve.errors import IndexConfigError, IndexLockedError
 from colretrieve.scoring import maxsim, pack
+from colretrieve.scoring.layout import PanelPage, as_rows
 from colretrieve.scoring.quantization import VectorFormat
 from colretrieve.storage import StoreSchema
-from colretrieve.storage.edge import MULTI, SCHEMA_FILE, VECTOR_FILE, EdgeStore
+from colretrieve.storage.edge import (
+    MULTI,
+    PANEL_FILE,
+    SCHEMA_FILE,
+    VECTOR_FILE,
+    EdgeStore,
+)
 from colretrieve.storage.vectorfile import VectorFile
 
 
@@ -29,7 +36,7 @@ def test_our_maxsim_equals_qdrants_max_sim(store: EdgeStore, make_pages, make_un
     query = make_unit(rng.standard_normal((5, 8)))
     theirs = store._shard.query(qe.QueryRequest(limit=20, query=qe.Query.Nearest(query.tolist(), using=MULTI)))
     ids = [str(h.id) for h in theirs]
-    ours = maxsim([query], *pack(store.multivectors(ids)))[0].numpy()
+    ours = maxsim([query], *pack([as_rows(p) for p in store.multivectors(ids)]))[0].numpy()
     np.testing.assert_allclose(ours, [h.score for h in theirs], atol=2e-3)
 
 
@@ -64,6 +71,44 @@ def test_vector_file_drops_a_row_cut_short_by_a_crash(tmp_path: Path) -> None:
     vf.close()
 
 
+def test_panel_file_keeps_whole_panels_through_a_crash(tmp_path: Path) -> None:
+    """In the panel layout a page takes whole panels of 32 rows, and a torn append goes whole."""
+    rng = np.random.default_rng(1)
+    pages = [rng.standard_normal((n, 4)).astype(np.float16) for n in (3, 32, 33)]
+    vf = VectorFile(tmp_path / PANEL_FILE, 4, panels=True)
+    assert [vf.append(p) for p in pages] == [0, 32, 64]
+    vf.close()
+    with open(tmp_path / PANEL_FILE, "ab") as fh:
+        fh.write(np.zeros((5, 4), np.float16).tobytes())  # five rows of a panel never finished
+    vf = VectorFile(tmp_path / PANEL_FILE, 4, panels=True)
+    assert vf.rows == 128
+    for first, p in zip((0, 32, 64), pages):
+        got = vf.read(first, len(p))
+        assert isinstance(got, PanelPage) and len(got) == len(p)
+        np.testing.assert_array_equal(got.rows(), p)
+    assert vf.append(pages[0]) == 128
+    vf.close()
+
+
+def test_a_store_made_before_the_panel_layout_keeps_its_rows(tmp_path: Path, schema: StoreSchema,
+                                                             make_pages, make_unit) -> None:
+    """An index written row by row opens and grows as it was; queries score it the same way."""
+    rng = np.random.default_rng(2)
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / VECTOR_FILE).touch()  # what a store made before panels holds
+    store = EdgeStore.create(tmp_path / "store", schema)
+    store.upsert(make_pages(rng, "old", 3))
+    store.close()
+    store = EdgeStore.open(tmp_path / "store", schema)
+    more = make_pages(rng, "new", 2)
+    store.upsert(more)
+    got = store.multivectors([p.id for p in more])
+    assert all(isinstance(g, np.ndarray) for g in got) and not (tmp_path / "store" / PANEL_FILE).exists()
+    for g, p in zip(got, more):
+        np.testing.assert_allclose(g, p.vectors, atol=1e-3)
+    store.close()
+
+
 @pytest.mark.parametrize("form", ["int8", "binary"])
 def test_quantized_copy_is_row_aligned_and_survives_a_torn_append(tmp_path: Path, form: str, schema: StoreSchema,
                                                                    make_pages) -> None:
@@ -76,7 +121,7 @@ def test_quantized_copy_is_row_aligned_and_survives_a_torn_append(tmp_path: Path
     for got, p in zip(store.multivectors(ids, quantized=True), points):
         np.testing.assert_allclose(got, fmt.decode(fmt.encode(p.vectors)), atol=1e-6)
     store.close()
-    with open(tmp_path / "store" / VECTOR_FILE, "ab") as torn:  # a crash after the float16 append only
+    with open(tmp_path / "store" / PANEL_FILE, "ab") as torn:  # a crash after the float16 append only
         torn.write(np.zeros((3, schema.multi_dim), dtype=np.float16).tobytes())
     store = EdgeStore.open(tmp_path / "store", schema, form)
     more = make_pages(rng, "r", 2)
@@ -84,7 +129,7 @@ def test_quantized_copy_is_row_aligned_and_survives_a_torn_append(tmp_path: Path
     for got, p in zip(store.multivectors([q.id for q in more], quantized=True), more):
         np.testing.assert_allclose(got, fmt.decode(fmt.encode(p.vectors)), atol=1e-6)
     for got, p in zip(store.multivectors([q.id for q in more]), more):
-        np.testing.assert_allclose(got, p.vectors, atol=1e-3)
+        np.testing.assert_allclose(as_rows(got), p.vectors, atol=1e-3)
     store.close()
 
 
@@ -96,10 +141,10 @@ def test_rows_located_by_the_prefilter_follow_upserts_and_deletes(store: EdgeSto
     store.upsert(first)
     ids, _ = store.prefilter(make_unit(rng.standard_normal(4)), 3)
     assert sorted(ids) == sorted(p.id for p in first)
-    np.testing.assert_array_equal(store.multivectors([first[0].id])[0], first[0].vectors.astype(np.float16))
+    np.testing.assert_array_equal(as_rows(store.multivectors([first[0].id])[0]), first[0].vectors.astype(np.float16))
     again = make_pages(rng, "d", 1)[0]  # same id, new vectors
     store.upsert([again])
-    np.testing.assert_array_equal(store.multivectors([again.id])[0], again.vectors.astype(np.float16))
+    np.testing.assert_array_equal(as_rows(store.multivectors([again.id])[0]), again.vectors.astype(np.float16))
     store.delete({"doc_id": "d"})
     with pytest.raises(KeyError):
         store.multivectors([first[1].id])
