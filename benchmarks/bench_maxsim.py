@@ -24,11 +24,12 @@ import os
 import sys
 import time
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from colretrieve.scoring import cpu_kernel, maxsim, maxsim_pages
-from colretrieve.scoring.layout import PanelPage, to_panels
+from colretrieve.scoring.layout import PANEL, PanelPage, panel_rows, to_panels
 
 DIM = 128
 TOKENS = 20
@@ -68,9 +69,16 @@ def corpus(n: int, mean: int, spread: int, seed: int = 0) -> tuple[torch.Tensor,
 
 
 def stored(flat: torch.Tensor, offsets: torch.Tensor) -> list[PanelPage]:
-    """The pages as the store keeps them (storage/vectorfile.py): each one in panels."""
+    """The pages as the store keeps them (storage/vectorfile.py): in panels, one after another
+    in one buffer, each page starting on a cache line as in the memory-mapped file."""
     bounds = offsets.tolist()
-    return [PanelPage(to_panels(flat[a:b].numpy()), b - a) for a, b in zip(bounds, bounds[1:])]
+    starts = np.cumsum([0] + [panel_rows(b - a) // PANEL for a, b in zip(bounds, bounds[1:])])
+    buffer = torch.empty(int(starts[-1]), flat.shape[1], PANEL, dtype=torch.float16).numpy()  # 64-byte aligned
+    pages = []
+    for (a, b), first, end in zip(zip(bounds, bounds[1:]), starts, starts[1:]):
+        buffer[first:end] = to_panels(flat[a:b].numpy())
+        pages.append(PanelPage(buffer[first:end], b - a))
+    return pages
 
 
 def peer_score(queries: list[torch.Tensor], flat: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:

@@ -174,13 +174,15 @@ const std::array<std::array<Tile, MAX_NR>, 2> TILES[2] = {
 };
 
 // One step of a panel tile: dimension d of the panel's 32 vectors with the group's NR tokens.
-template <int NR>
+template <int NR, bool KEEP>
 AVX512 __attribute__((always_inline)) inline void panel_step(__m512 (&acc)[MR][NR], const uint16_t* panel,
-                                                             const float* q, std::ptrdiff_t d) {
+                                                             const float* q, std::ptrdiff_t d, float* keep) {
     __m512 row[MR];
 #pragma GCC unroll 2
-    for (int m = 0; m < MR; ++m)
+    for (int m = 0; m < MR; ++m) {
         row[m] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + d * WIDTH + m * LANES)));
+        if (KEEP) _mm512_store_ps(keep + d * WIDTH + m * LANES, row[m]);
+    }
     const float* qd = q + d * NR;
 #pragma GCC unroll 24
     for (int t = 0; t < NR; ++t) {
@@ -190,13 +192,14 @@ AVX512 __attribute__((always_inline)) inline void panel_step(__m512 (&acc)[MR][N
     }
 }
 
-// The same tile for pages stored panel by panel (scoring/layout.py): a panel's dimension d is
-// 32 contiguous float16 numbers, so each step converts its two registers straight from the
-// page (L1 after the first group) and nothing is transposed at query time. Group 0 asks for
-// the lines of the next panel.
-template <int NR>
+// The first group's tile for pages stored panel by panel (scoring/layout.py): a panel's
+// dimension d is 32 contiguous float16 numbers, so each step converts its two registers
+// straight from the page and nothing is transposed at query time. With KEEP (more groups
+// follow) it also leaves the float32 panel in `keep`, laid out as the row path's transposed
+// panel, for the other groups' `tile`; it asks for the lines of the next panel.
+template <int NR, bool KEEP>
 AVX512 void panel_tile(const uint16_t* __restrict panel, const float* __restrict q, int dim, float* __restrict best,
-                       const char* later, int64_t later_bytes) {
+                       const char* later, int64_t later_bytes, float* __restrict keep) {
     __m512 acc[MR][NR];
 #pragma GCC unroll 24
     for (int t = 0; t < NR; ++t)
@@ -209,9 +212,9 @@ AVX512 void panel_tile(const uint16_t* __restrict panel, const float* __restrict
              at += 64)
             _mm_prefetch(later + at, _MM_HINT_T0);
 #pragma GCC unroll 16
-        for (int i = 0; i < LANES; ++i) panel_step(acc, panel, q, d + i);
+        for (int i = 0; i < LANES; ++i) panel_step<NR, KEEP>(acc, panel, q, d + i, keep);
     }
-    for (; d < dim; ++d) panel_step(acc, panel, q, d);
+    for (; d < dim; ++d) panel_step<NR, KEEP>(acc, panel, q, d, keep);
 #pragma GCC unroll 24
     for (int t = 0; t < NR; ++t) {
         __m512 top = acc[0][t];
@@ -221,13 +224,15 @@ AVX512 void panel_tile(const uint16_t* __restrict panel, const float* __restrict
     }
 }
 
-using PanelTile = void (*)(const uint16_t*, const float*, int, float*, const char*, int64_t);
+using PanelTile = void (*)(const uint16_t*, const float*, int, float*, const char*, int64_t, float*);
 
-template <std::size_t... N>
+template <bool KEEP, std::size_t... N>
 constexpr std::array<PanelTile, sizeof...(N)> make_panel_tiles(std::index_sequence<N...>) {
-    return {{&panel_tile<int(N) + 1>...}};
+    return {{&panel_tile<int(N) + 1, KEEP>...}};
 }
-const std::array<PanelTile, MAX_NR> PANEL_TILES = make_panel_tiles(std::make_index_sequence<MAX_NR>{});
+// [keep][group size - 1]
+const std::array<PanelTile, MAX_NR> PANEL_TILES[2] = {make_panel_tiles<false>(std::make_index_sequence<MAX_NR>{}),
+                                                      make_panel_tiles<true>(std::make_index_sequence<MAX_NR>{})};
 
 struct Aligned {
     float* p;
@@ -271,6 +276,8 @@ AVX512 void score_pages(const Work& w, std::atomic<int64_t>* next, int64_t n_pag
     const int64_t row_bytes = int64_t(w.dim) * (w.f16 ? 2 : 4);
     if (w.panels) {
         const int64_t panel_bytes = int64_t(w.dim) * WIDTH * 2;
+        // Rows from dim to padded_dim of the kept panel stay zero: the tiles read whole blocks.
+        std::fill(panel.p, panel.p + std::size_t(w.padded_dim) * WIDTH, 0.0f);
         for (int64_t begin; (begin = next->fetch_add(run)) < n_pages;) {
             const int64_t end = std::min(begin + run, n_pages);
             for (int64_t page = begin; page < end; ++page) {
@@ -282,10 +289,12 @@ AVX512 void score_pages(const Work& w, std::atomic<int64_t>* next, int64_t n_pag
                     const char* later = k + 1 < n_panels ? data + (k + 1) * panel_bytes
                                         : page + 1 < end ? reinterpret_cast<const char*>(w.page_ptr[page + 1])
                                                          : nullptr;
-                    for (std::size_t g = 0; g < groups; ++g)
-                        PANEL_TILES[w.group_size[g] - 1](
-                            reinterpret_cast<const uint16_t*>(data + k * panel_bytes), group_q[g], w.dim,
-                            best.p + w.group_first[g] * LANES, later, g == 0 && later ? panel_bytes : 0);
+                    PANEL_TILES[groups > 1][w.group_size[0] - 1](
+                        reinterpret_cast<const uint16_t*>(data + k * panel_bytes), group_q[0], w.dim, best.p, later,
+                        later ? panel_bytes : 0, panel.p);
+                    for (std::size_t g = 1; g < groups; ++g)
+                        TILES[w.f16][false][w.group_size[g] - 1](panel.p, group_q[g], w.dim, nullptr, 0, 0,
+                                                                  best.p + w.group_first[g] * LANES, nullptr, 0);
                 }
                 for (int t = 0; t < w.n_tokens; ++t)
                     w.out[t * w.out_stride + page] = len ? _mm512_reduce_max_ps(_mm512_load_ps(best.p + t * LANES)) : -INFINITY;
