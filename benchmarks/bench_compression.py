@@ -22,7 +22,7 @@ from colretrieve.evaluation.runner import run_benchmark
 from colretrieve.migrate import migrate
 from colretrieve.scoring.quantization import FORMATS
 from colretrieve.storage.base import PagePoint, StoreSchema, point_id
-from colretrieve.storage.edge import VECTOR_FILE, EdgeStore
+from colretrieve.storage.edge import PANEL_FILE, VECTOR_FILE, EdgeStore
 
 VARIANTS = {
     "float16 (as ingested)": {},
@@ -34,6 +34,11 @@ VARIANTS = {
 }
 
 
+def float16_file(store: Path) -> Path:
+    """A store's float16 vector file: in panels, or in rows for a store made before them."""
+    return store / PANEL_FILE if (store / PANEL_FILE).exists() else store / VECTOR_FILE
+
+
 def vector_bytes(index: Index) -> tuple[float, float, float]:
     """(vectors per page, bytes per page of the copy MaxSim reads first, bytes per page of all
     vector files: with int8 / binary, the float16 copy for rescoring too)."""
@@ -41,7 +46,7 @@ def vector_bytes(index: Index) -> tuple[float, float, float]:
     pages = stats["pages"]
     store = index.directory / "store"
     form = index.config.vectors
-    first = store / (VECTOR_FILE if form == "float16" else f"vectors.{form}")
+    first = float16_file(store) if form == "float16" else store / f"vectors.{form}"
     files = sum(f.stat().st_size for f in store.glob("vectors.*"))
     return stats["vectors"] / pages, first.stat().st_size / pages, files / pages
 
@@ -58,8 +63,9 @@ def colpali_page_bytes(pages: int = 64) -> dict[str, float]:
                                         rng.standard_normal(128).astype(np.float32), {"doc_id": "colpali", "page": n})
                               for n in range(start, start + 16)])
             store.close()
-            name = VECTOR_FILE if form == "float16" else f"vectors.{form}"
-            out[form] = (Path(tmp) / form / name).stat().st_size / pages
+            directory = Path(tmp) / form
+            file = float16_file(directory) if form == "float16" else directory / f"vectors.{form}"
+            out[form] = file.stat().st_size / pages
     return out
 
 
