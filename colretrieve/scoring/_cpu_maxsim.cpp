@@ -109,6 +109,40 @@ AVX512 inline void load_block(float* out, int stride, const char* rows, int64_t 
     for (int i = 0; i < LANES; ++i) _mm512_store_ps(out + i * stride, r[i]);
 }
 
+// The register tile of one token group: MR x NR accumulators, one per (register of page
+// vectors, token), kept in zmm registers for a whole dot product.
+template <int NR>
+AVX512 __attribute__((always_inline)) inline void zero(__m512 (&acc)[MR][NR]) {
+#pragma GCC unroll 24
+    for (int t = 0; t < NR; ++t)
+#pragma GCC unroll 2
+        for (int m = 0; m < MR; ++m) acc[m][t] = _mm512_setzero_ps();
+}
+
+// One dimension: each of the panel's MR registers (`row`) times each token's value `qd[t]`.
+template <int NR>
+AVX512 __attribute__((always_inline)) inline void multiply_add(__m512 (&acc)[MR][NR], const __m512 (&row)[MR],
+                                                               const float* qd) {
+#pragma GCC unroll 24
+    for (int t = 0; t < NR; ++t) {
+        const __m512 b = _mm512_set1_ps(qd[t]);
+#pragma GCC unroll 2
+        for (int m = 0; m < MR; ++m) acc[m][t] = _mm512_fmadd_ps(row[m], b, acc[m][t]);
+    }
+}
+
+// best[t] = max(best[t], every lane of the tile's accumulators for token t).
+template <int NR>
+AVX512 __attribute__((always_inline)) inline void fold_into(float* __restrict best, const __m512 (&acc)[MR][NR]) {
+#pragma GCC unroll 24
+    for (int t = 0; t < NR; ++t) {
+        __m512 top = acc[0][t];
+#pragma GCC unroll 2
+        for (int m = 1; m < MR; ++m) top = _mm512_max_ps(top, acc[m][t]);
+        _mm512_store_ps(best + t * LANES, _mm512_max_ps(_mm512_load_ps(best + t * LANES), top));
+    }
+}
+
 // best[t] = max(best[t], dots of the panel's MR x 16 vectors with token t) for the NR tokens of
 // one group. The panel is (padded_dim, MR x 16). With FILL it is first loaded from `rows` one
 // 16-dimension block at a time, between the multiply-adds of the previous block, so the
@@ -118,10 +152,7 @@ AVX512 void tile(float* __restrict panel, const float* __restrict q, int dim, co
                  int count, float* __restrict best, const char* later, int64_t later_bytes) {
     const int padded_dim = padded(dim);
     __m512 acc[MR][NR];
-#pragma GCC unroll 24
-    for (int t = 0; t < NR; ++t)
-#pragma GCC unroll 2
-        for (int m = 0; m < MR; ++m) acc[m][t] = _mm512_setzero_ps();
+    zero(acc);
     for (int d0 = 0; d0 < padded_dim; d0 += LANES) {
         const float* block = panel + d0 * WIDTH;
         if (FILL) {
@@ -143,22 +174,10 @@ AVX512 void tile(float* __restrict panel, const float* __restrict q, int dim, co
             __m512 row[MR];
 #pragma GCC unroll 2
             for (int m = 0; m < MR; ++m) row[m] = _mm512_load_ps(block + d * WIDTH + m * LANES);
-            const float* qd = q + (d0 + d) * NR;
-#pragma GCC unroll 24
-            for (int t = 0; t < NR; ++t) {
-                const __m512 b = _mm512_set1_ps(qd[t]);
-#pragma GCC unroll 2
-                for (int m = 0; m < MR; ++m) acc[m][t] = _mm512_fmadd_ps(row[m], b, acc[m][t]);
-            }
+            multiply_add(acc, row, q + (d0 + d) * NR);
         }
     }
-#pragma GCC unroll 24
-    for (int t = 0; t < NR; ++t) {
-        __m512 top = acc[0][t];
-#pragma GCC unroll 2
-        for (int m = 1; m < MR; ++m) top = _mm512_max_ps(top, acc[m][t]);
-        _mm512_store_ps(best + t * LANES, _mm512_max_ps(_mm512_load_ps(best + t * LANES), top));
-    }
+    fold_into(best, acc);
 }
 
 using Tile = void (*)(float*, const float*, int, const char*, int64_t, int, float*, const char*, int64_t);
@@ -183,13 +202,7 @@ AVX512 __attribute__((always_inline)) inline void panel_step(__m512 (&acc)[MR][N
         row[m] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + d * WIDTH + m * LANES)));
         if (KEEP) _mm512_store_ps(keep + d * WIDTH + m * LANES, row[m]);
     }
-    const float* qd = q + d * NR;
-#pragma GCC unroll 24
-    for (int t = 0; t < NR; ++t) {
-        const __m512 b = _mm512_set1_ps(qd[t]);
-#pragma GCC unroll 2
-        for (int m = 0; m < MR; ++m) acc[m][t] = _mm512_fmadd_ps(row[m], b, acc[m][t]);
-    }
+    multiply_add(acc, row, q + d * NR);
 }
 
 // The first group's tile for pages stored panel by panel (scoring/layout.py): a panel's
@@ -201,10 +214,7 @@ template <int NR, bool KEEP>
 AVX512 void panel_tile(const uint16_t* __restrict panel, const float* __restrict q, int dim, float* __restrict best,
                        const char* later, int64_t later_bytes, float* __restrict keep) {
     __m512 acc[MR][NR];
-#pragma GCC unroll 24
-    for (int t = 0; t < NR; ++t)
-#pragma GCC unroll 2
-        for (int m = 0; m < MR; ++m) acc[m][t] = _mm512_setzero_ps();
+    zero(acc);
     const std::ptrdiff_t share = (later_bytes * LANES / padded(dim) + 63) / 64 * 64;  // one block's prefetches
     std::ptrdiff_t d = 0;
     for (; d + LANES <= dim; d += LANES) {
@@ -215,13 +225,7 @@ AVX512 void panel_tile(const uint16_t* __restrict panel, const float* __restrict
         for (int i = 0; i < LANES; ++i) panel_step<NR, KEEP>(acc, panel, q, d + i, keep);
     }
     for (; d < dim; ++d) panel_step<NR, KEEP>(acc, panel, q, d, keep);
-#pragma GCC unroll 24
-    for (int t = 0; t < NR; ++t) {
-        __m512 top = acc[0][t];
-#pragma GCC unroll 2
-        for (int m = 1; m < MR; ++m) top = _mm512_max_ps(top, acc[m][t]);
-        _mm512_store_ps(best + t * LANES, _mm512_max_ps(_mm512_load_ps(best + t * LANES), top));
-    }
+    fold_into(best, acc);
 }
 
 using PanelTile = void (*)(const uint16_t*, const float*, int, float*, const char*, int64_t, float*);

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .layout import PanelPage
+from .layout import PANEL, PanelPage
 
 try:
     from . import _cpu_maxsim
@@ -41,7 +41,7 @@ def accepts(pages: Sequence[np.ndarray | torch.Tensor | PanelPage], dim: int) ->
     if not available() or not len(pages):
         return False
     if isinstance(pages[0], PanelPage):
-        return all(isinstance(p, PanelPage) and p.panels.dtype == np.float16 and p.panels.shape[1:] == (dim, 32)
+        return all(isinstance(p, PanelPage) and p.panels.dtype == np.float16 and p.panels.shape[1:] == (dim, PANEL)
                    and len(p) > 0 and p.panels.flags.c_contiguous for p in pages)
     dtype = pages[0].dtype
     return dtype in DTYPES and all(

@@ -21,11 +21,15 @@ def panel_rows(n: int) -> int:
     return -(-n // PANEL) * PANEL
 
 
+def padded(vectors: np.ndarray, multiple: int = PANEL) -> np.ndarray:
+    """`vectors` with the last one repeated up to a multiple of `multiple` rows."""
+    pad = -len(vectors) % multiple
+    return np.concatenate([vectors, np.repeat(vectors[-1:], pad, axis=0)]) if pad else vectors
+
+
 def to_panels(vectors: np.ndarray) -> np.ndarray:
     """(n, dim) vectors as (panels, dim, 32): panel k's dimension d holds vectors 32k.. of it."""
-    n, dim = vectors.shape
-    padded = np.concatenate([vectors, np.repeat(vectors[-1:], panel_rows(n) - n, axis=0)]) if n else vectors
-    return np.ascontiguousarray(padded.reshape(-1, PANEL, dim).transpose(0, 2, 1))
+    return np.ascontiguousarray(padded(vectors).reshape(-1, PANEL, vectors.shape[1]).transpose(0, 2, 1))
 
 
 @dataclass(frozen=True)

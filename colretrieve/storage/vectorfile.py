@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..scoring.layout import PANEL, PanelPage, to_panels
+from ..scoring.layout import PANEL, PanelPage, padded, panel_rows, to_panels
 from ..scoring.quantization import VectorFormat
 
 
@@ -52,11 +52,9 @@ class VectorFile:
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise ValueError(f"expected (n, {self.dim}) vectors, got {vectors.shape}")
         first = self._rows
-        if self.panels:
-            data = to_panels(vectors.astype(np.float16, copy=False))
-        else:
-            pad = -len(vectors) % self._align  # repeats of the last vector, never read
-            data = self.format.encode(np.concatenate([vectors, np.repeat(vectors[-1:], pad, axis=0)]) if pad else vectors)
+        # A page's rows past its vectors repeat its last one and are never read.
+        data = (to_panels(vectors.astype(np.float16, copy=False)) if self.panels
+                else self.format.encode(padded(vectors, self._align)))
         self._fh.seek(0, os.SEEK_END)
         self._fh.write(data.tobytes())
         self._fh.flush()
@@ -78,7 +76,7 @@ class VectorFile:
     def read(self, first: int, count: int) -> np.ndarray | PanelPage:
         """The page of `count` vectors at row `first`: float16 is a read-only view of the file,
         no copy (a `PanelPage` in the panel layout); other formats are decoded to float32."""
-        rows = -(-count // self._align) * self._align if self.panels else count
+        rows = panel_rows(count) if self.panels else count
         if self._map is None or len(self._map) < first + rows:
             self._map = np.memmap(self.path, dtype=np.uint8, mode="r", shape=(self._rows, self._row_bytes))
         data = self.format.decode(self._map[first : first + rows])
