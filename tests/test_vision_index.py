@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from colretrieve import Index
@@ -45,12 +46,24 @@ def test_query_and_maps_from_the_cli(vision_index: Path, tmp_path: Path) -> None
 
 
 def test_two_stage_with_the_clip_prefilter_and_exact(vision_index: Path) -> None:
-    with Index.open(vision_index) as index:
+    with Index.open(vision_index, device="cpu") as index:  # both stages on the CPU kernel
         exact = index.search("census table of arrests", k=23, exact=True)
         narrow = index.search("census table of arrests", k=5, candidates=5)
     assert len(exact) == 23 and len(narrow) == 5
     by_page = {(h.path, h.page): h.score for h in exact}  # the same MaxSim on the pages both scored
     assert all(abs(by_page[(h.path, h.page)] - h.score) < 1e-4 for h in narrow)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_exact_search_on_the_gpu_matches_the_memory_map(vision_index: Path) -> None:
+    """The GPU path end to end (encoder, every page resident, the Triton kernel) against the same
+    query's scores from the memory-mapped vectors on the CPU."""
+    with Index.open(vision_index, device="cuda") as index:
+        exact = index.search("census table of arrests", k=23, exact=True)
+        assert index._resident is not None and index._resident.flat.is_cuda
+        narrow = {(h.path, h.page): h.score for h in index.search("census table of arrests", k=23, candidates=23)}
+    assert len(exact) == 23 and {(h.path, h.page) for h in exact} == set(narrow)
+    assert all(h.score == pytest.approx(narrow[(h.path, h.page)], rel=2e-3, abs=1e-3) for h in exact)
 
 
 def test_colqwen2_with_pooled_prefilter_and_saved_options(tmp_path: Path, tiny_models: dict[str, Path],

@@ -51,13 +51,13 @@ def maxsim(queries: Sequence[np.ndarray | torch.Tensor], flat: torch.Tensor, off
     if flat.is_cuda:
         from .triton_maxsim import token_maxima
 
-        best = token_maxima(q.to(flat.device), flat, offsets).cpu()
+        best = token_maxima(q.to(flat.device), flat, offsets)
     elif cpu_kernel.accepts([flat], q.shape[1]) and bool((offsets.diff() > 0).all()):
         best = cpu_kernel.token_maxima(q, *cpu_kernel.packed_addresses(flat, offsets), flat.dtype)
     else:
         bounds = offsets.tolist()
         best = token_maxima_cpu(q, [flat[a:b] for a, b in zip(bounds, bounds[1:])], flat, bounds)
-    return _sum_per_query(best, queries, weights)
+    return _sum_per_query(best, queries, weights).cpu()
 
 
 def maxsim_pages(queries: Sequence[np.ndarray | torch.Tensor], pages: Sequence[np.ndarray | PanelPage],
@@ -83,11 +83,13 @@ def read_only_tensor(array: np.ndarray) -> torch.Tensor:
 
 def _sum_per_query(best: torch.Tensor, queries: Sequence[np.ndarray | torch.Tensor],
                    weights: Sequence[np.ndarray] | None) -> torch.Tensor:
+    """Per-query sums where `best` lies: on a GPU only (queries, pages) comes back to the host."""
+    device = best.device
     if weights is not None:
-        best *= torch.cat([torch.as_tensor(w, dtype=torch.float32) for w in weights])[:, None]
+        best *= torch.cat([torch.as_tensor(w, dtype=torch.float32) for w in weights]).to(device)[:, None]
     lengths = torch.tensor([len(q) for q in queries], dtype=torch.long)
-    query_of_token = torch.repeat_interleave(torch.arange(len(queries)), lengths)
-    return torch.zeros(len(queries), best.shape[1]).index_add_(0, query_of_token, best)
+    query_of_token = torch.repeat_interleave(torch.arange(len(queries)), lengths).to(device)
+    return torch.zeros(len(queries), best.shape[1], device=device).index_add_(0, query_of_token, best)
 
 
 def token_maxima_cpu(q: torch.Tensor, pages: Sequence[torch.Tensor], flat: torch.Tensor | None = None,

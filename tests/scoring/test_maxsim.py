@@ -79,14 +79,14 @@ from colretrieve.scoring import maxsim, maxsim_reference, pack
 from colretrieve.scoring.triton_maxsim import token_maxima
 rng = np.random.default_rng(3)
 pages = [rng.standard_normal((int(rng.integers(1, 150)), {dim})).astype(np.float16) for _ in range(9)]
-queries = [rng.standard_normal((n, {dim})).astype(np.float32) for n in (5, 20, 70)]  # 95 tokens: two token blocks
+queries = [rng.standard_normal((n, {dim})).astype(np.float32) for n in (5, 20, 150)]  # 175: two token blocks
 weights = [rng.uniform(0.5, 2, len(q)).astype(np.float32) for q in queries]
 flat, offsets = pack(pages)
 flat, offsets = flat.to("{device}"), offsets.to("{device}")
 expected = maxsim_reference([q.astype(np.float16) for q in queries], pages, weights)  # kernel multiplies in float16
 best = token_maxima(torch.cat([torch.from_numpy(q) for q in queries]).to(flat.device), flat, offsets).cpu()
 best *= torch.from_numpy(np.concatenate(weights))[:, None]
-got = torch.zeros(3, 9).index_add_(0, torch.repeat_interleave(torch.arange(3), torch.tensor([5, 20, 70])), best)
+got = torch.zeros(3, 9).index_add_(0, torch.repeat_interleave(torch.arange(3), torch.tensor([5, 20, 150])), best)
 np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4, atol=5e-3)
 if flat.is_cuda:  # and maxsim itself sends CUDA pages there
     np.testing.assert_allclose(maxsim(queries, flat, offsets, weights).numpy(), expected, rtol=1e-4, atol=5e-3)
@@ -104,8 +104,20 @@ def test_triton_kernel_under_the_interpreter(dim: int) -> None:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-def test_triton_kernel_on_the_gpu() -> None:
+@pytest.mark.parametrize("dim", [128, 384])
+def test_triton_kernel_on_the_gpu(dim: int) -> None:
     pytest.importorskip("triton")
-    run = subprocess.run([sys.executable, "-c", TRITON_CHECK.format(dim=128, device="cuda")], capture_output=True,
+    run = subprocess.run([sys.executable, "-c", TRITON_CHECK.format(dim=dim, device="cuda")], capture_output=True,
                          text=True, timeout=600)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
+
+
+@pytest.mark.parametrize("dim", [64, 128, 384, 768])
+def test_triton_blocks_fit_in_shared_memory(dim: int) -> None:
+    """A GPU refuses a program whose pipeline stages outgrow shared memory (dim 384 once did)."""
+    triton_maxsim = pytest.importorskip("colretrieve.scoring.triton_maxsim", reason="triton is not installed")
+    for n_tokens in (1, 20, 33, 175, 640):
+        shapes = triton_maxsim.block_shapes(n_tokens, dim)
+        stages = (shapes["num_stages"] * shapes["BLOCK_N"] + shapes["BLOCK_T"]) * shapes["BLOCK_D"] * 2
+        assert stages <= triton_maxsim.SHARED_BYTES and shapes["BLOCK_D"] >= dim
+        assert shapes["BLOCK_T"] >= min(n_tokens, 16) and shapes["BLOCK_N"] >= 16
