@@ -15,7 +15,9 @@ the store keeps them, in the kernel's panel layout (scoring/layout.py); "rows" i
 kernel on row-major pages (stores made before the panel layout, packed arrays); "portable"
 is colretrieve's path for CPUs without AVX-512, run on the same vectors. With `--device cuda`
 the pages are resident in GPU memory and "colretrieve" is the fused Triton kernel, timed
-from queries on the host to scores on the host (the median of many runs, CUDA events).
+from queries on the host to scores on the host (the median of many runs, CUDA events);
+"exact top-5" adds the selection of the 5 best pages with their ids, which is what
+`Index.search(exact=True)` runs on a GPU (`ResidentPages.best`).
 
     python benchmarks/bench_maxsim.py [--pages 1000,10000] [--peer-pages 1000] [--json out.json]
     python benchmarks/bench_maxsim.py --device cuda --pages 1000,10000,100000 --peer-pages 100000
@@ -35,6 +37,7 @@ from tqdm import tqdm
 
 from colretrieve.scoring import cpu_kernel, maxsim, maxsim_pages
 from colretrieve.scoring.layout import PANEL, PanelPage, panel_rows, to_panels
+from colretrieve.scoring.resident import ResidentPages
 
 DIM = 128
 TOKENS = 20
@@ -146,14 +149,15 @@ def measure(pages: list[int], peer_pages: int, device: str) -> list[dict]:
     rows = []
     gen = torch.Generator().manual_seed(1)
     made = None
-    flat = peer_pages_list = None
+    flat = peer_pages_list = resident = None
     fused_cpu = device == "cpu" and cpu_kernel.available()
     for shape, n, n_queries in tqdm(cases, desc="bench_maxsim", unit="case", file=sys.stderr):
         if made != (shape, n):  # one corpus in memory at a time
-            del flat, peer_pages_list
+            del flat, peer_pages_list, resident
             made, (flat, offsets) = (shape, n), corpus(n, *SHAPES[shape], device=device)
             panels = stored(flat, offsets) if fused_cpu else None
             peer_pages_list = peer_inputs(flat, offsets) if n <= peer_pages else None
+            resident = ResidentPages([f"page-{j}" for j in range(n)], flat, offsets) if flat.is_cuda else None
         queries = [torch.nn.functional.normalize(torch.randn(TOKENS, DIM, generator=gen), dim=1)
                    for _ in range(n_queries)]
         impls = {"colretrieve": lambda: maxsim(queries, flat, offsets)}
@@ -161,6 +165,8 @@ def measure(pages: list[int], peer_pages: int, device: str) -> list[dict]:
             impls = {"colretrieve": lambda: maxsim_pages(queries, panels),
                      "rows": lambda: maxsim(queries, flat, offsets),
                      "portable": lambda: portable_score(queries, flat, offsets)}
+        if resident is not None and n_queries == 1:
+            impls["exact top-5"] = lambda: resident.best(queries[0].numpy(), 5)
         if n <= peer_pages:
             impls["peer (hf)"] = lambda: peer_score(queries, peer_pages_list)
         timer = best_of if device == "cpu" else gpu_time
@@ -207,7 +213,7 @@ def main() -> None:
         row["gflops"] = row["flops"] / seconds / 1e9
         row["pct_bw"] = 100 * row["gbps"] / limits["gbps"]
         row["pct_flops"] = 100 * row["gflops"] / limits["gflops"]
-        row["speedup"] = seconds / ours[case] if row["impl"] != "colretrieve" else None
+        row["speedup"] = seconds / ours[case] if row["impl"] not in {"colretrieve", "exact top-5"} else None
         vs = f"{row['speedup']:.1f}x" if row["speedup"] else ""
         print(f"{row['shape']:<9}{row['pages']:>7}{row['queries']:>8}  {row['impl']:<13}{row['pages_per_s']:>12,.0f}"
               f"{row['gbps']:>8,.1f}{row['pct_bw']:>6.0f}{row['gflops']:>10,.0f}{row['pct_flops']:>7.0f}"

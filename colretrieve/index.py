@@ -467,15 +467,19 @@ class Index:
         """
         where = {**(filter or {}), "state": COMPLETE}
         query, summary = self._encode_query(text)
-        limit = max(self._store.count(where), 1) if exact else candidates
-        ids, dense = self._store.prefilter(summary, limit, where, exact=exact)
-        scores = self._score(text, query, ids, dense, k, exact)
-        order = sorted(range(len(ids)), key=lambda j: (-scores[j], ids[j]))[:k]
-        top = [ids[j] for j in order]
+        resident = self._resident_pages() if exact and not filter and self.config.scoring == "maxsim" else None
+        if resident is not None:  # every page is on the GPU: no need to list them from the store
+            top, best = resident.best(query, k)
+        else:
+            limit = max(self._store.count(where), 1) if exact else candidates
+            ids, dense = self._store.prefilter(summary, limit, where, exact=exact)
+            scores = self._score(text, query, ids, dense, k, exact)
+            order = sorted(range(len(ids)), key=lambda j: (-scores[j], ids[j]))[:k]
+            top, best = [ids[j] for j in order], scores[order]
         payloads = self._store.payloads(top, HIT_FIELDS)
-        return [Hit(rank=r + 1, score=float(scores[j]), doc_id=p["doc_id"], path=p["path"], page=p["page"],
+        return [Hit(rank=r + 1, score=float(score), doc_id=p["doc_id"], path=p["path"], page=p["page"],
                     page_count=p["page_count"], text=p["text"], dpi=self.config.dpi)
-                for r, (j, p) in enumerate(zip(order, payloads))]
+                for r, (score, p) in enumerate(zip(best, payloads))]
 
     def similarity_maps(self, text: str, hits: Sequence[Hit], directory: str | Path,
                         per_token: bool = False) -> list[Path]:

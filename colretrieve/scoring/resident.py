@@ -19,6 +19,7 @@ class ResidentPages:
     """The multi-vectors of the pages matching a filter, as one flat float16 tensor on `device`."""
 
     def __init__(self, ids: list[str], flat: torch.Tensor, offsets: torch.Tensor) -> None:
+        self.ids = ids
         self.slot = {pid: j for j, pid in enumerate(ids)}
         self.flat = flat
         self.offsets = offsets
@@ -47,5 +48,19 @@ class ResidentPages:
 
     def scores(self, query: np.ndarray, ids: Sequence[str], weights: np.ndarray | None = None) -> np.ndarray:
         """MaxSim of `query` on the pages `ids` (all of them must be resident)."""
-        every = maxsim([query], self.flat, self.offsets, weights=None if weights is None else [weights])[0]
-        return every[[self.slot[pid] for pid in ids]].numpy()
+        return self._every(query, weights)[[self.slot[pid] for pid in ids]]
+
+    def best(self, query: np.ndarray, k: int) -> tuple[list[str], np.ndarray]:
+        """The `k` best resident pages and their scores, best first (ties by page id, as
+        `Index.search` orders them): exact search without asking the store for every page."""
+        every = self._every(query, None)
+        if len(every) > k:  # every page scoring at least the k-th best, so ties at the cut stay exact
+            kth = np.partition(every, len(every) - k)[len(every) - k]
+            chosen = np.flatnonzero(every >= kth)
+        else:
+            chosen = np.arange(len(every))
+        order = sorted(chosen.tolist(), key=lambda j: (-every[j], self.ids[j]))[:k]
+        return [self.ids[j] for j in order], every[order]
+
+    def _every(self, query: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+        return maxsim([query], self.flat, self.offsets, weights=None if weights is None else [weights])[0].numpy()

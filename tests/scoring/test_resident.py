@@ -39,3 +39,23 @@ def test_resident_pages_score_like_the_reference(tmp_path: Path, device: str) ->
     empty = ResidentPages.load(store, device, {"state": "missing"}, dim=16)
     assert empty.flat.shape == (0, 16) and empty.slot == {}
     store.close()
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_best_pages_are_exact_with_ties_cut_by_page_id(tmp_path: Path, device: str) -> None:
+    rng = np.random.default_rng(5)
+    store = EdgeStore.create(tmp_path / "store", StoreSchema(16, 4))
+    copies = _unit(rng.standard_normal((5, 16)))  # four pages share these vectors: one tie across the cut
+    points = [PagePoint(point_id("d", n), copies if n % 3 == 0 else _unit(rng.standard_normal((int(rng.integers(1, 9)), 16))),
+                        _unit(rng.standard_normal(4)), {"doc_id": "d", "page": n, "state": "complete"})
+              for n in range(1, 13)]
+    store.upsert(points)
+    resident = ResidentPages.load(store, device, {"state": "complete"})
+    query = copies[:3] + 0.01 * rng.standard_normal((3, 16)).astype(np.float32)  # the copies score best
+    every = {pid: s for pid, s in zip(resident.ids, resident.scores(query, resident.ids))}
+    want = sorted(every, key=lambda pid: (-every[pid], pid))
+    ids, scores = resident.best(query, 2)
+    assert ids == want[:2] and ids == sorted(p.id for p in points if p.payload["page"] % 3 == 0)[:2]
+    np.testing.assert_array_equal(scores, [every[pid] for pid in ids])
+    assert resident.best(query, 50)[0] == want
+    store.close()
