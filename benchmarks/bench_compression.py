@@ -22,7 +22,7 @@ from colretrieve.evaluation.runner import run_benchmark
 from colretrieve.migrate import migrate
 from colretrieve.scoring.quantization import FORMATS
 from colretrieve.storage.base import PagePoint, StoreSchema, point_id
-from colretrieve.storage.edge import PANEL_FILE, VECTOR_FILE, EdgeStore
+from colretrieve.storage.edge import EdgeStore, float16_file
 
 VARIANTS = {
     "float16 (as ingested)": {},
@@ -32,11 +32,6 @@ VARIANTS = {
     "binary": {"vectors": "binary"},
     "pool 2 + int8": {"pool_factor": 2, "vectors": "int8"},
 }
-
-
-def float16_file(store: Path) -> Path:
-    """A store's float16 vector file: in panels, or in rows for a store made before them."""
-    return store / PANEL_FILE if (store / PANEL_FILE).exists() else store / VECTOR_FILE
 
 
 def vector_bytes(index: Index) -> tuple[float, float, float]:

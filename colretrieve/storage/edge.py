@@ -52,6 +52,12 @@ def to_edge_filter(filter: Filter | None) -> qe.Filter | None:
                             lambda conditions: qe.Filter(must=conditions))
 
 
+def float16_file(directory: Path) -> Path:
+    """A store's float16 vector file: rows where a store made before the panel layout has them,
+    else panels (what a new store writes)."""
+    return directory / VECTOR_FILE if (directory / VECTOR_FILE).exists() else directory / PANEL_FILE
+
+
 class EdgeStore:
     """A store in directory `path`; make one with `create`, reopen it with `open`.
 
@@ -61,8 +67,9 @@ class EdgeStore:
     def __init__(self, path: Path, shard: qe.EdgeShard, schema: StoreSchema, vectors: str = "float16") -> None:
         self.path = path
         self._shard = shard
-        panels = not (path / VECTOR_FILE).exists()
-        self._vectors = VectorFile(path / (PANEL_FILE if panels else VECTOR_FILE), schema.multi_dim, panels=panels)
+        file = float16_file(path)
+        panels = file.name == PANEL_FILE
+        self._vectors = VectorFile(file, schema.multi_dim, panels=panels)
         self._quantized = None
         # Where the last prefilter's hits lie in the vector file: the hits bring it along, which
         # spares `multivectors` a second lookup (~6 ms for 256 pages). Replaced by each
