@@ -7,7 +7,9 @@ measured in the same run, at its start and at its end: a large matmul for FLOP/s
 the CPU; on a GPU the faster of bfloat16 and float16, the kernel's tensor-core type), a large
 read for bandwidth (on a GPU the faster of a reduction and a copy, counting bytes read and
 written). Speed drifts while a run lasts, so each figure is taken as a fraction of the higher
-of the two measurements, the stricter denominator.
+of the two measurements, the stricter denominator. The run also prints the fraction of the
+read limit one query reaches if it runs at the measured matmul rate (it does 20 FLOP per
+stored byte): below 100%, the one-query rows are bound by arithmetic on that machine.
 "Bytes" are the page vectors read once per pass (the panel layout's padding, each page's last
 vector repeated to a whole panel of 32, is not counted); "FLOPs" are 2·tokens·vectors·dim;
 "speedup" is colretrieve's pages/s divided by that row's. "colretrieve" scores the pages as
@@ -176,6 +178,14 @@ def measure(pages: list[int], peer_pages: int, device: str) -> list[dict]:
     return rows
 
 
+def roofline(limits: dict[str, float]) -> float:
+    """The fraction of the read limit a one-query kernel running at the measured matmul rate
+    reaches: it does 2·tokens·dim FLOP on 2·dim stored bytes a vector (`TOKENS` FLOP a byte),
+    so where the matmul rate is below TOKENS × the read bandwidth, arithmetic bounds it, not
+    the read."""
+    return min(1.0, limits["gflops"] / (TOKENS * limits["gbps"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", default="1000,10000")
@@ -199,7 +209,10 @@ def main() -> None:
         kinds = "bf16/fp16 matmul", "HBM read or copy"
     print(f"machine: {machine}\n"
           f"limits at start / end: {before['gflops']:,.0f} / {after['gflops']:,.0f} GFLOP/s ({kinds[0]}), "
-          f"{before['gbps']:,.1f} / {after['gbps']:,.1f} GB/s ({kinds[1]}); fractions below are of the higher\n")
+          f"{before['gbps']:,.1f} / {after['gbps']:,.1f} GB/s ({kinds[1]}); fractions below are of the higher")
+    ceiling = roofline(limits)
+    print(f"one query does {TOKENS} FLOP per stored float16 byte: at the measured matmul rate that reads "
+          f"{100 * ceiling:.0f}% of the read limit\n")
     print(f"{'shape':<9}{'pages':>7}{'queries':>8}  {'impl':<13}{'pages/s':>12}{'GB/s':>8}{'% bw':>6}"
           f"{'GFLOP/s':>10}{'% flop':>7}{'ms':>9}{'speedup':>8}")
     ours: dict[tuple, float] = {}
@@ -220,8 +233,8 @@ def main() -> None:
               f"{seconds * 1e3:>9.2f}{vs:>8}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"limits": limits, "limits_at_start": before, "limits_at_end": after, "rows": rows}, fh,
-                      indent=2)
+            json.dump({"limits": limits, "limits_at_start": before, "limits_at_end": after,
+                       "one_query_read_ceiling": ceiling, "rows": rows}, fh, indent=2)
 
 
 if __name__ == "__main__":
