@@ -38,6 +38,7 @@ from .scoring import cpu_kernel, maxsim_pages
 from .scoring.layout import as_rows
 from .scoring.lexical import Lexicon, fuse
 from .scoring.pooling import pool_tokens
+from .scoring.ranking import best_first
 from .scoring.resident import ResidentPages
 from .storage import Filter, PagePoint, point_id
 from .storage.base import COMPLETE, PARTIAL, Store
@@ -474,7 +475,7 @@ class Index:
             limit = max(self._store.count(where), 1) if exact else candidates
             ids, dense = self._store.prefilter(summary, limit, where, exact=exact)
             scores = self._score(text, query, ids, dense, k, exact)
-            order = sorted(range(len(ids)), key=lambda j: (-scores[j], ids[j]))[:k]
+            order = best_first(scores, ids, k)
             top, best = [ids[j] for j in order], scores[order]
         payloads = self._store.payloads(top, HIT_FIELDS)
         return [Hit(rank=r + 1, score=float(score), doc_id=p["doc_id"], path=p["path"], page=p["page"],

@@ -13,6 +13,7 @@ import torch
 
 from ..storage.base import ROWS, Filter, Store
 from .maxsim import maxsim, read_only_tensor
+from .ranking import best_first
 
 
 class ResidentPages:
@@ -51,15 +52,10 @@ class ResidentPages:
         return self._every(query, weights)[[self.slot[pid] for pid in ids]]
 
     def best(self, query: np.ndarray, k: int) -> tuple[list[str], np.ndarray]:
-        """The `k` best resident pages and their scores, best first (ties by page id, as
-        `Index.search` orders them): exact search without asking the store for every page."""
+        """The `k` best resident pages and their scores, in search order (`best_first`): exact
+        search without asking the store for every page."""
         every = self._every(query, None)
-        if len(every) > k:  # every page scoring at least the k-th best, so ties at the cut stay exact
-            kth = np.partition(every, len(every) - k)[len(every) - k]
-            chosen = np.flatnonzero(every >= kth)
-        else:
-            chosen = np.arange(len(every))
-        order = sorted(chosen.tolist(), key=lambda j: (-every[j], self.ids[j]))[:k]
+        order = best_first(every, self.ids, k)
         return [self.ids[j] for j in order], every[order]
 
     def _every(self, query: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
