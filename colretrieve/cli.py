@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .documents.render import RENDERERS
+from .documents.render import MAX_DPI, MIN_DPI, RENDERERS
 from .encoders import DEFAULT_ENCODER
 from .errors import ColretrieveError
 from .index import (
@@ -21,6 +21,7 @@ from .index import (
     default_index_dir,
 )
 from .location import DIRECTORY_STORES, Location
+from .queries import searchable
 from .scoring.quantization import FORMATS
 from .storage.qdrant import QdrantOptions
 
@@ -88,6 +89,11 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except ColretrieveError as exc:
             _fail(str(exc))
+        except BrokenPipeError:  # the reader of our output went away (e.g. `| head`)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
+        except OSError as exc:  # the disk or the system said no where no step expected it
+            _fail(f"{exc.filename or 'colretrieve'}: {exc.strerror or exc}")
 
 
 device_option = click.option("--device", default="auto", show_default=True,
@@ -111,7 +117,8 @@ def main() -> None:
                    "one), 'pooled' (mean of the page's vectors; default otherwise) or a CLIP/SigLIP hub id or folder.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="ColQwen2: largest page image in pixels before scaling down, for a new index (fewer: less memory).")
-@click.option("--dpi", type=int, default=144, show_default=True, help="Render resolution, for a new index.")
+@click.option("--dpi", type=click.IntRange(MIN_DPI, MAX_DPI), default=144, show_default=True,
+              help="Render resolution, for a new index.")
 @click.option("--renderer", type=click.Choice(RENDERERS), default="pdfium", show_default=True,
               help="Rasteriser, for a new index.")
 @click.option("--ocr", type=click.Choice(["tesseract", "rapidocr", "none"]), default="tesseract",
@@ -181,13 +188,27 @@ def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str
 @json_option
 def query(text: str, target: str | None, grpc: bool, k: int, exact: bool, candidates: int, file_name: str | None,
           maps_dir: Path | None, maps_per_token: bool, device: str, as_json: bool) -> None:
-    """Print the K pages that best answer TEXT."""
-    with Index.open(_target(target), device=device, grpc=grpc) as idx:
+    """Print the K pages that best answer TEXT.
+
+    Exit status 1 if the hits were printed but --maps could not be written.
+    """
+    if not searchable(text):
+        _fail(f"query {text!r} has no letter or digit to search for")
+    with Index.open(_target(target), device=device, grpc=grpc, read_only=True) as idx:
         hits = idx.search(text, k=k, exact=exact, candidates=candidates,
                           filter={"file": file_name} if file_name else None)
-        maps = idx.similarity_maps(text, hits, maps_dir, per_token=maps_per_token) if maps_dir else []
-    for path in maps:
-        click.echo(f"map: {path}", err=True)
+        _print_hits(hits, as_json)
+        if maps_dir:
+            try:
+                maps = idx.similarity_maps(text, hits, maps_dir, per_token=maps_per_token)
+            except (ColretrieveError, OSError) as exc:
+                click.echo(f"error: --maps: {exc}", err=True)
+                sys.exit(1)
+            for path in maps:
+                click.echo(f"map: {path}", err=True)
+
+
+def _print_hits(hits: list, as_json: bool) -> None:
     if as_json:
         for hit in hits:
             click.echo(json.dumps(hit.to_dict(), ensure_ascii=False))
@@ -215,7 +236,7 @@ def delete(document: str, target: str | None, grpc: bool) -> None:
 @json_option
 def stats(target: str | None, grpc: bool, as_json: bool) -> None:
     """Documents, pages, vectors and bytes on disk of the index."""
-    with Index.open(_target(target), grpc=grpc) as idx:
+    with Index.open(_target(target), grpc=grpc, read_only=True) as idx:
         info = idx.stats()
     if as_json:
         click.echo(json.dumps(info))
@@ -224,6 +245,34 @@ def stats(target: str | None, grpc: bool, as_json: bool) -> None:
     for key, value in info.items():
         shown = f"{value:,}" if isinstance(value, int) else "-" if value is None else value
         click.echo(f"{key.replace('_', ' '):<{width}}  {shown}")
+
+
+@main.command()
+@index_option
+@click.option("--deep", is_flag=True, help="Also compare every stored vector with its checksum (reads them all).")
+@click.option("--repair", is_flag=True,
+              help="Rebuild a lost index.json from the store, drop damaged pages and mark their documents "
+                   "incomplete, so the next ingest encodes them again.")
+@json_option
+def check(target: str | None, grpc: bool, deep: bool, repair: bool, as_json: bool) -> None:
+    """Check that every stored page reads back as written, and repair what does not.
+
+    Exit status 0 if the index is sound (or was repaired), 2 if damage was found and left.
+    """
+    report = Index.check(_target(target), deep=deep, repair=repair, grpc=grpc)
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+    else:
+        if report.config_rebuilt:
+            click.echo(f"rebuilt {report.index}/index.json from the store")
+        for damage in report.damaged:
+            click.echo(f"damaged: page {damage.page} of {damage.doc_id or '(unknown document)'}: {damage.reason}")
+        for doc_id in report.incomplete:
+            click.echo(f"incomplete: {doc_id} is marked complete but lacks pages")
+        done = "repaired: the next ingest of the same files encodes what was dropped" if report.repaired else (
+            "sound" if report.healthy else f"damaged: run colretrieve check --repair --index {report.index}")
+        click.echo(f"{report.pages} pages checked{' deeply' if deep else ''}: {done}")
+    sys.exit(0 if report.healthy else 2)
 
 
 @main.command()
@@ -280,6 +329,8 @@ def benchmark(dataset: Path, retriever: str, index_dir: Path | None, exact: bool
     from .evaluation.runner import run_benchmark
 
     directory = index_dir or default_index_dir()
+    if not Location.parse(directory).exists():  # made (and marked as ours) before its corpus/ is written into it
+        Index.create(directory).close()
     data = load_dataset(dataset, corpus_dir=directory / "corpus")
     results = run_benchmark(data, directory, retriever, exact=exact, progress=True)
     if out:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import IndexConfigError
+from .errors import IndexConfigError, IndexCorruptError
+from .files import publish_json, read_json
 from .storage.base import StoreSchema
 
 FORMAT_VERSION = 1
@@ -49,22 +49,28 @@ class IndexConfig:
         return StoreSchema(self.dim, self.single_dim, self.encoder_id)
 
     def save(self, directory: Path) -> None:
-        tmp = directory / (CONFIG_FILE + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        tmp.replace(directory / CONFIG_FILE)  # atomic: a crash never leaves half a config
+        publish_json(directory / CONFIG_FILE, asdict(self))  # a crash never leaves half a config
 
     @classmethod
-    def load(cls, directory: Path) -> "IndexConfig":
+    def load(cls, directory: Path, repair: str = "colretrieve check --repair") -> "IndexConfig | None":
+        """The config saved in `directory`, None if there is none; one that cannot be read is an
+        IndexCorruptError naming `repair`, the command that rebuilds it."""
         path = directory / CONFIG_FILE
-        if not path.is_file():
-            raise IndexConfigError(f"{directory} is not a colretrieve index (no {CONFIG_FILE}); "
-                                   "create one with: colretrieve ingest PDFS --index DIR")
-        return cls.from_dict(json.loads(path.read_text()), str(path))
+        data = read_json(path, repair)
+        return None if data is None else cls.from_dict(data, str(path), repair)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str) -> "IndexConfig":
+    def from_dict(cls, data: Any, where: str, repair: str = "colretrieve check --repair") -> "IndexConfig":
         """A config saved by this or another colretrieve (`where` names it in errors)."""
+        names = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or not set(data) <= names:
+            raise IndexCorruptError(f"{where} is not an index config; run {repair}")
         if data.get("format_version") != FORMAT_VERSION:
             raise IndexConfigError(f"{where}: index format {data.get('format_version')}, "
                                    f"this colretrieve reads format {FORMAT_VERSION}; re-ingest")
-        return cls(**data)
+        config = cls(**data)
+        if not (isinstance(config.dim, int) and isinstance(config.single_dim, int) and config.dim > 0
+                and config.single_dim > 0 and isinstance(config.dpi, int) and config.dpi > 0):
+            raise IndexCorruptError(f"{where} is not an index config (dim {config.dim!r}, dpi {config.dpi!r}); "
+                                    f"run {repair}")
+        return config

@@ -24,3 +24,12 @@ class IndexConfigError(ColretrieveError):
 
 class StoreUnreachableError(ColretrieveError):
     """A Qdrant server cannot be used: down, a wrong URL, refused access, or failing past retries."""
+
+
+class IndexCorruptError(ColretrieveError):
+    """A file of the index cannot be read as written (garbage, cut short); the message names the
+    file and the command that repairs it. Nothing is written into such an index."""
+
+
+class DiskFullError(ColretrieveError):
+    """The disk under the index has no room (or failed a write); what was stored before stays."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -13,13 +14,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .check import CheckReport, check_index
 from .config import IndexConfig
+from .documents.render import MAX_DPI, MIN_DPI
 from .documents import (
+    CHANGED,
     DocumentReader,
+    FileState,
     Page,
     content_hash,
     discover_documents,
+    file_state,
     open_document,
+    path_text,
+    raw_path,
     read_words,
 )
 from .encoders import (
@@ -31,8 +39,16 @@ from .encoders import (
     load_prefilter,
 )
 from .encoders.loading import pick_device
-from .errors import BadDocumentError, ColretrieveError, IndexConfigError
+from .errors import (
+    BadDocumentError,
+    ColretrieveError,
+    DiskFullError,
+    IndexConfigError,
+    IndexCorruptError,
+    StoreUnreachableError,
+)
 from .location import Location
+from .queries import searchable
 from .lock import IndexLock
 from .scoring import cpu_kernel, maxsim_pages
 from .scoring.layout import as_rows
@@ -58,7 +74,9 @@ RESCORE = 32
 #: Candidates scored per step: quantized pages are decoded to float32 a step at a time.
 SCORE_STEP = 512
 #: Payload fields a hit needs; the rest (vector cells) stays in the store.
-HIT_FIELDS = ("doc_id", "path", "page", "page_count", "text")
+HIT_FIELDS = ("doc_id", "path", "path_raw", "page", "page_count", "text")
+#: Failures of the index itself, not of one document: an ingest stops on them (pages stored before stay).
+STORE_FAILURES = (DiskFullError, IndexCorruptError, IndexConfigError, StoreUnreachableError)
 #: Weights of the z-scored parts of hybrid scoring. Measured on the dev set: a wide plateau
 #: (dense 0-0.3, BM25 0.2-0.5 all give 88-90 nDCG@5), so the middle of it, not its peak.
 HYBRID_WEIGHTS = {"maxsim": 1.0, "dense": 0.2, "bm25": 0.3}
@@ -81,9 +99,12 @@ class Hit:
     page_count: int
     text: str
     dpi: int = field(default=144, repr=False)
+    #: The file name's bytes in hex where they are not UTF-8 (`path` shows them escaped).
+    path_raw: str | None = field(default=None, repr=False)
 
     def image(self, dpi: int | None = None) -> "Image.Image":
-        path = Path(self.path)
+        """The page rendered again at `dpi` (the index's by default), within MAX_PIXELS."""
+        path = Path(os.fsdecode(bytes.fromhex(self.path_raw))) if self.path_raw else Path(self.path)
         if not path.is_file():
             raise ColretrieveError(f"{path}: the source file of this hit is gone")
         if content_hash(path) != self.doc_id:
@@ -116,7 +137,7 @@ class IngestReport:
     def skip(self, path: Path, reason: str) -> str:
         """Record a file that could not be taken; returns the line to show the user."""
         self.failed.append((path, reason))
-        return f"skipped {path}: {reason}"
+        return f"skipped {path_text(path)}: {reason}"
 
 
 @dataclass(eq=False)  # identity: jobs are told apart and hashed as the objects they are
@@ -125,6 +146,7 @@ class _Job:
     doc_id: str
     page_count: int
     stored: set[int]
+    state: FileState  # the file as it was hashed: if it changes while read, the document fails
     reader: DocumentReader | None = None
     left: int = 0  # pages not yet stored
     failed: bool = False
@@ -157,7 +179,11 @@ class _Batcher:
             self.fail(job, exc)
 
     def complete(self, job: _Job) -> None:
-        self.index._complete(job)
+        try:
+            self.index._complete(job)
+        except BadDocumentError as exc:
+            self.drop(job, exc)
+            return
         self.report.documents += 1
         self.report.pages += job.page_count - len(job.stored)
 
@@ -166,6 +192,8 @@ class _Batcher:
             return
         try:
             self.index._encode_and_store(batch, self.pool)
+        except STORE_FAILURES:
+            raise  # the index failed, not a document: no file is to blame
         except Exception as exc:
             jobs = list(dict.fromkeys(job for job, _ in batch))
             named = [job for job in jobs if isinstance(exc, BadDocumentError) and Path(exc.path) == job.path]
@@ -230,6 +258,8 @@ class Index:
         ("auto", "cpu", "cuda", ...) is not saved: each process picks its own.
         `encoder_options` (e.g. `max_pixels`) are saved.
         """
+        if not MIN_DPI <= dpi <= MAX_DPI:
+            raise ColretrieveError(f"dpi {dpi}: expected {MIN_DPI} to {MAX_DPI}")
         loaded: dict[str, Any] = {}
 
         def configure() -> IndexConfig:  # runs once the directory is held: models load once
@@ -252,12 +282,21 @@ class Index:
         return cls(location, config, pages, lock, loaded["model"], loaded["dual"], device)
 
     @classmethod
-    def open(cls, target: str | Path, device: str = "auto", grpc: bool = False) -> "Index":
+    def open(cls, target: str | Path, device: str = "auto", grpc: bool = False, read_only: bool = False) -> "Index":
         """The index at `target` (a directory or a server URL, as for `create`); the encoder
-        loads on first use (stats and delete need none)."""
+        loads on first use (stats and delete need none). `read_only` refuses writes, and reads
+        an index whose disk is full."""
         location = Location.parse(target, grpc)
-        config, store, lock = location.open()
+        config, store, lock = location.open(writable=not read_only)
         return cls(location, config, store, lock, device=device)
+
+    @staticmethod
+    def check(target: str | Path, *, deep: bool = False, repair: bool = False, grpc: bool = False) -> CheckReport:
+        """Check that every page of the index at `target` reads back as written (`deep`: every
+        vector against its checksum); `repair` rebuilds a lost index.json from the store, drops
+        damaged pages and marks their documents incomplete, so the next ingest encodes them again.
+        Takes the index as `open` does: not while another process holds it."""
+        return check_index(target, deep=deep, repair=repair, grpc=grpc)
 
     def close(self) -> None:
         self._store.close()
@@ -316,16 +355,20 @@ class Index:
 
         with tqdm(total=total, unit="page", disable=not progress or total == 0, dynamic_ncols=True,
                   desc="ingest") as bar, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            def tell(line: str) -> None:
+                bar.write(line, file=sys.stderr) if progress else say(line)
+
             def fail(job: _Job, exc: Exception) -> None:  # one bad file must not stop the others
                 reason = exc.reason if isinstance(exc, BadDocumentError) else f"{type(exc).__name__}: {exc}"
                 job.failed = True
                 if job.reader is not None:
                     job.reader.close()
-                self._store.delete({"doc_id": job.doc_id})
-                line = report.skip(job.path, reason)
-                bar.write(line) if progress else say(line)
+                added = sorted(set(range(1, job.page_count + 1)) - job.stored)
+                if added:  # what this run stored of it; pages stored before are not touched
+                    self._store.delete({"doc_id": job.doc_id, "page": added})
+                tell(report.skip(job.path, reason))
 
-            self._ingest_jobs(jobs, _Batcher(self, pool, bar, report, fail))
+            self._ingest_jobs(jobs, _Batcher(self, pool, bar, report, fail), tell)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -337,6 +380,7 @@ class Index:
         planned: dict[str, Path] = {}
         for path in self._discover(paths, images, report, say):
             try:
+                state = file_state(path)
                 doc_id = content_hash(path)
                 if doc_id in planned:
                     report.unchanged += 1
@@ -355,14 +399,14 @@ class Index:
             stored = {p["page"] for batch in self._store.scan({"doc_id": doc_id}, fields=("page",))
                       for _, p, _ in batch}
             planned[doc_id] = path
-            jobs.append(_Job(path, doc_id, page_count, stored))
+            jobs.append(_Job(path, doc_id, page_count, stored, state))
         return jobs
 
     def _discover(self, paths: Iterable[str | Path], images: bool, report: IngestReport,
                   say: Callable[[str], None]) -> Iterator[Path]:
         for raw in paths:
             try:
-                yield from discover_documents([raw], images)
+                yield from discover_documents([raw], images, lambda path, why: say(report.skip(path, why)))
             except FileNotFoundError:
                 say(report.skip(Path(raw), "no such file or directory"))
 
@@ -371,12 +415,13 @@ class Index:
         found = next(self._store.scan({"doc_id": doc_id, "state": COMPLETE}, fields=("path",), batch=1), None)
         if not found:
             return False
-        stored_path = found[0][1]["path"]
-        if stored_path != str(path.resolve()) and not Path(stored_path).exists():
-            self._store.set_payload({"doc_id": doc_id}, {"path": str(path.resolve()), "file": path.name})
+        stored_path, here = found[0][1]["path"], path.resolve()
+        if stored_path != path_text(here) and not Path(stored_path).exists():
+            self._store.set_payload({"doc_id": doc_id}, {"path": path_text(here), "path_raw": raw_path(here),
+                                                         "file": path_text(Path(path.name))})
         return True
 
-    def _ingest_jobs(self, jobs: Sequence[_Job], batcher: _Batcher) -> None:
+    def _ingest_jobs(self, jobs: Sequence[_Job], batcher: _Batcher, tell: Callable[[str], None]) -> None:
         """Stream the pages of every document through shared encoder batches.
 
         Pages of consecutive documents share a batch, so a folder of one-page scans keeps the
@@ -389,16 +434,25 @@ class Index:
             try:
                 job.reader = open_document(job.path, job.doc_id, dpi=self.config.dpi, renderer=self.config.renderer,
                                            ocr=ocr, ocr_dpi=OCR_DPI)
+                if job.reader.page_count != job.page_count:
+                    raise BadDocumentError(job.path, CHANGED)
                 job.left = job.page_count - len(job.stored)
                 if job.left == 0:  # every page stored before an interruption, only the mark missing
                     batcher.complete(job)
                 for page in job.reader.pages(skip=job.stored):
+                    if page.note:
+                        tell(f"note: {path_text(job.path)}: {page.note}")
                     batcher.add(job, page)
                     if job.failed:
                         break
+            except STORE_FAILURES:
+                raise
             except Exception as exc:  # opening the file or loading a page
                 batcher.drop(job, exc)
         batcher.flush()
+        for job in jobs:  # a document whose pages did not all arrive was changed under the reader
+            if not job.failed and job.left > 0:
+                batcher.drop(job, BadDocumentError(job.path, CHANGED))
 
     def _encode_and_store(self, batch: Sequence[tuple[_Job, Page]], pool: ThreadPoolExecutor) -> None:
         read_words([(job.reader, page) for job, page in batch], pool)  # scans OCRed side by side
@@ -413,6 +467,8 @@ class Index:
         self._store_pages(pages, vectors, singles)
 
     def _complete(self, job: _Job) -> None:
+        if file_state(job.path) != job.state:  # its pages may mix two versions of the file
+            raise BadDocumentError(job.path, CHANGED)
         self._store.set_payload({"doc_id": job.doc_id}, {"state": COMPLETE})  # the completion mark
         self._drop_older_versions(job)
         self._store.flush()
@@ -424,7 +480,8 @@ class Index:
             pv.vectors, pv.cells = pool_tokens(pv.vectors, pv.cells, self.config.pool_factor)
             points.append(PagePoint(
                 id=point_id(page.doc_id, page.page_no), vectors=pv.vectors, summary=summary,
-                payload={"doc_id": page.doc_id, "path": str(page.path.resolve()), "file": page.path.name,
+                payload={"doc_id": page.doc_id, "path": path_text(page.path.resolve()),
+                         "path_raw": raw_path(page.path.resolve()), "file": path_text(Path(page.path.name)),
                          "page": page.page_no, "page_count": page.page_count,
                          "width_pt": page.width_pt, "height_pt": page.height_pt,
                          "text": page.text, "words_source": page.words_source,
@@ -435,7 +492,7 @@ class Index:
 
     def _drop_older_versions(self, job: _Job) -> None:
         """A file edited since its last ingest has a new doc_id; its old pages go."""
-        path = str(job.path.resolve())
+        path = path_text(job.path.resolve())
         old = {p["doc_id"] for batch in self._store.scan({"path": path}, fields=("doc_id",))
                for _, p, _ in batch} - {job.doc_id}
         if old:
@@ -464,8 +521,13 @@ class Index:
             yardstick for the prefilter's recall.
         candidates
             Pages the single-vector prefilter passes on to MaxSim (and, with hybrid scoring,
-            to BM25 and IDF weighting: z-scores are taken over the candidates).
+            to BM25 and IDF weighting: z-scores are taken over the candidates); at least `k`.
+
+        A query without a letter or a digit (`queries.searchable`) finds nothing.
         """
+        if not searchable(text):
+            return []
+        candidates = max(candidates, k)
         where = {**(filter or {}), "state": COMPLETE}
         query, summary = self._encode_query(text)
         resident = self._resident_pages() if exact and not filter and self.config.scoring == "maxsim" else None
@@ -479,7 +541,7 @@ class Index:
             top, best = [ids[j] for j in order], scores[order]
         payloads = self._store.payloads(top, HIT_FIELDS)
         return [Hit(rank=r + 1, score=float(score), doc_id=p["doc_id"], path=p["path"], page=p["page"],
-                    page_count=p["page_count"], text=p["text"], dpi=self.config.dpi)
+                    page_count=p["page_count"], text=p["text"], dpi=self.config.dpi, path_raw=p.get("path_raw"))
                 for r, (score, p) in enumerate(zip(best, payloads))]
 
     def similarity_maps(self, text: str, hits: Sequence[Hit], directory: str | Path,
@@ -570,10 +632,9 @@ class Index:
 
     # ---- maintenance -----------------------------------------------------------------
     def delete(self, target: str | Path) -> int:
-        """Remove a document by file path or doc id (a unique prefix of 8+ hex digits will do).
-
-        Returns the number of pages removed; naming nothing stored is an error.
-        """
+        """Remove a document by file path, bare file name or doc id (a unique prefix of 4+ hex
+        digits, any case, will do). Returns the number of pages removed; naming nothing stored,
+        or more than one document, is an error."""
         doc_ids = self._resolve_documents(str(target))
         if not doc_ids:
             raise ColretrieveError(f"{target}: no such document in {self.location}")
@@ -584,16 +645,21 @@ class Index:
         return removed
 
     def _resolve_documents(self, target: str) -> list[str]:
-        by_path = {p["doc_id"] for batch in self._store.scan({"path": str(Path(target).resolve())},
-                                                               fields=("doc_id",)) for _, p, _ in batch}
-        if by_path:
-            return sorted(by_path)
-        if re.fullmatch(r"[0-9a-f]{8,64}", target):
-            docs = {d["doc_id"] for d in self.documents() if d["doc_id"].startswith(target)}
-            if len(docs) > 1:
-                raise ColretrieveError(f"{target}: matches {len(docs)} documents; give more digits")
-            return sorted(docs)
-        return []
+        def matching(field: str, value: str) -> dict[str, str]:  # doc_id -> path
+            return {p["doc_id"]: p["path"] for batch in self._store.scan({field: value}, fields=("doc_id", "path"))
+                    for _, p, _ in batch}
+
+        found = matching("path", path_text(Path(target).resolve()))
+        if not found and Path(target).name == target:
+            found = matching("file", target)
+            if len(set(found.values())) > 1:
+                raise ColretrieveError(f"{target}: {len(set(found.values()))} files of that name are stored; "
+                                       "give the path")
+        if not found and re.fullmatch(r"[0-9a-fA-F]{4,64}", target):
+            found = {d["doc_id"]: d["path"] for d in self.documents() if d["doc_id"].startswith(target.lower())}
+            if len(found) > 1:
+                raise ColretrieveError(f"{target}: matches {len(found)} documents; give more digits")
+        return sorted(found)
 
     def documents(self) -> list[dict[str, Any]]:
         """One entry per stored document: doc_id, path, pages stored, page_count, complete, vectors."""

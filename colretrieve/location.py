@@ -4,26 +4,37 @@ An index is a directory (its pages in the embedded qdrant-edge store, or in qdra
 local mode) or a collection on a Qdrant server or cluster, named by URL:
 `http://HOST:6333/COLLECTION`. A directory keeps its config in index.json; a collection keeps
 it in the collection's metadata, so any machine that reaches the server can open it.
+
+colretrieve never deletes what it did not create. A directory it makes an index in carries
+MARKER first; only a marked directory's half-made store is ever cleaned, a folder holding
+anything else is refused, and the store keeps a copy of the config so a lost index.json is
+rebuilt (`colretrieve check --repair`), never started over.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from .config import CONFIG_FILE, IndexConfig
-from .errors import ColretrieveError, IndexConfigError
+from .errors import ColretrieveError, IndexConfigError, IndexCorruptError
+from .files import publish_json, read_json
 from .lock import IndexLock
 from .storage.base import Store
-from .storage.edge import EdgeStore
-from .storage.qdrant import QdrantOptions, QdrantStore, connect
+from .storage.edge import METADATA_FILE, SHARD_DIR, EdgeStore
+from .storage.qdrant import META_KEY, QdrantOptions, QdrantStore, connect
 
 #: Stores a directory index can use: the embedded engine, or qdrant-client's local mode.
 DIRECTORY_STORES = ("edge", "qdrant")
 STORE_DIR = "store"
+#: Written first into every directory colretrieve makes an index in: what it may clean up.
+MARKER = ".colretrieve-index"
 
 
 @dataclass(frozen=True)
@@ -67,14 +78,17 @@ class Location:
                                    "compresses with its own --quantization option")
         if self.exists():
             raise IndexConfigError(f"{self} already holds an index; open it with Index.open")
+        self._claim()
         lock = self._lock(create=True)
         try:
+            if self.directory is not None:
+                self._claim()  # again, now that no other process can be making it
+                publish_json(self.directory / MARKER, {"created_by": "colretrieve", "at": time.time()})
+                shutil.rmtree(self.directory / STORE_DIR, ignore_errors=True)  # ours: a create that died
             config = configure()
             config = replace(config, store=store,
                              vectors=vectors or (config.vectors if store == "edge" else "float16"),
                              collection=self.collection or ("pages" if store == "qdrant" else ""))
-            if self.directory is not None:  # a create that died before its config left this
-                shutil.rmtree(self.directory / STORE_DIR, ignore_errors=True)
             pages = self._create_store(config, options)
             if self.directory is not None:
                 config.save(self.directory)
@@ -84,23 +98,92 @@ class Location:
             raise
         return config, pages, lock
 
-    def open(self) -> tuple[IndexConfig, Store, IndexLock | None]:
+    @property
+    def repair(self) -> str:
+        """The command that mends this index, as errors name it."""
+        return f"colretrieve check --repair --index {self}"
+
+    def _claim(self) -> None:
+        """Refuse a target that holds what colretrieve did not make: a file, a folder of the user's,
+        or an index whose config is lost (that one is repaired, not made again)."""
+        directory = self.directory
+        if directory is None or not (directory.exists() or directory.is_symlink()):
+            return
+        if not directory.is_dir():
+            raise IndexConfigError(f"{directory} is a file, not an index directory; name a new or empty folder")
+        entries = set(os.listdir(directory)) - {"LOCK"}
+        if entries and MARKER not in entries:
+            raise IndexConfigError(f"{directory} holds files and is not a colretrieve index; name a new or "
+                                   "empty folder (colretrieve deletes nothing it did not create)")
+        if self._saved_config() is not None:
+            raise IndexCorruptError(f"{directory / CONFIG_FILE} is missing but {directory / STORE_DIR} holds an "
+                                    f"index; run {self.repair} to rebuild it")
+
+    def _saved_config(self) -> dict[str, Any] | None:
+        """The copy of the config a directory's store keeps, None if it has none (a store that a
+        create left half-made, or one made before copies were kept)."""
+        store = self.directory / STORE_DIR  # type: ignore[operator]
+        if (store / SHARD_DIR).is_dir():
+            return read_json(store / METADATA_FILE, self.repair) or None
+        if not (store / "meta.json").is_file():  # qdrant-client's local mode keeps its collections there
+            return None
+        client = connect(str(store))
+        try:
+            for collection in client.get_collections().collections:
+                saved = (client.get_collection(collection.name).config.metadata or {}).get(META_KEY)
+                if saved:
+                    return saved["config"]
+        finally:
+            client.close()
+        return None
+
+    def rebuild_config(self) -> IndexConfig:
+        """index.json again, from the copy the store keeps (`colretrieve check --repair`)."""
+        assert self.directory is not None
+        saved = self._saved_config()
+        if saved is None:
+            raise IndexCorruptError(f"{self.directory / STORE_DIR} keeps no copy of the index config (made "
+                                    "before copies were kept, or never finished): ingest into a new index")
+        config = IndexConfig.from_dict(saved, str(self.directory / STORE_DIR), self.repair)
+        config.save(self.directory)
+        return config
+
+    def open(self, writable: bool = True, verify: bool = True) -> tuple[IndexConfig, Store, IndexLock | None]:
         """The index here: (its config, its store, the directory's lock or None). A store built
-        for another schema than the config's is an error."""
+        for another schema than the config's is an error; a store opened not `writable` refuses
+        writes (and can be read even where its disk is full); `verify` False opens a writable store
+        that needs repairing."""
         if self.directory is None:
             store = QdrantStore.open(connect(self.server, grpc=self.grpc), self.collection)  # type: ignore[arg-type]
             return IndexConfig.from_dict(store.metadata, str(self)), store, None
-        config = IndexConfig.load(self.directory)
+        config = self._config()
         lock = self._lock()
         try:
+            if writable and not (self.directory / MARKER).exists():  # an index made before markers
+                publish_json(self.directory / MARKER, {"created_by": "colretrieve", "at": time.time()})
             if config.store == "edge":
-                store = EdgeStore.open(self.directory / STORE_DIR, config.schema, config.vectors)
+                store = EdgeStore.open(self.directory / STORE_DIR, config.schema, config.vectors, writable=writable,
+                                       verify=verify, repair=self.repair)
             else:
                 store = QdrantStore.open(connect(str(self.directory / STORE_DIR)), config.collection, config.schema)
         except BaseException:
             lock.release()  # type: ignore[union-attr]
             raise
         return config, store, lock
+
+    def _config(self) -> IndexConfig:
+        directory = self.directory
+        assert directory is not None
+        if directory.exists() and not directory.is_dir():
+            raise IndexConfigError(f"{directory} is a file, not an index directory")
+        config = IndexConfig.load(directory, self.repair)
+        if config is not None:
+            return config
+        if (directory / MARKER).exists() or (directory / STORE_DIR).is_dir():
+            raise IndexCorruptError(f"{directory / CONFIG_FILE} is missing; run {self.repair} to rebuild it "
+                                    "from the store")
+        raise IndexConfigError(f"{directory} is not a colretrieve index (no {CONFIG_FILE}); "
+                               "create one with: colretrieve ingest PDFS --index DIR")
 
     def _lock(self, create: bool = False) -> IndexLock | None:
         """Hold the directory for this process (made first if `create`): one writer at a time.
@@ -129,6 +212,6 @@ class Location:
             return QdrantStore.create(client, self.collection, config.schema, options,  # type: ignore[arg-type]
                                       metadata=asdict(config))
         if config.store == "edge":
-            return EdgeStore.create(self.directory / STORE_DIR, config.schema, config.vectors)
+            return EdgeStore.create(self.directory / STORE_DIR, config.schema, config.vectors, asdict(config))
         return QdrantStore.create(connect(str(self.directory / STORE_DIR)), config.collection, config.schema,
                                   options, metadata=asdict(config))

@@ -31,13 +31,19 @@ class IndexLock:
                 f"index {self.path.parent} is locked by pid {holder}; wait for it to finish "
                 "(the embedded store serves one process at a time; use a Qdrant server for more)"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError:  # a full disk: the lock holds all the same, only its pid goes unsaid
+            pass
         self._fd = fd
 
     def release(self) -> None:
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)
+            try:
+                os.ftruncate(self._fd, 0)
+            except OSError:
+                pass
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

@@ -3,6 +3,8 @@ TIFF, one page per frame). They have no text layer, so their words come from OCR
 
 from __future__ import annotations
 
+import math
+import warnings
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -10,12 +12,16 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..errors import BadDocumentError
 from .page import Page, Word
 from .reader import DocumentReader, OcrFunction, describe_start
+from .render import MAX_PIXELS
 
 #: Extensions taken as images when a folder is searched with images on.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif"})
 
 #: Assumed when the file records no resolution; it only sets the page size in points.
 _DEFAULT_IMAGE_DPI = 72
+#: Most pixels an image file may decode to before it is reduced to MAX_PIXELS (JPEGs are reduced
+#: while they decode, so any size of JPEG will do); larger ones are refused.
+MAX_DECODED_PIXELS = 100_000_000
 
 
 def _flatten(frame: Image.Image) -> Image.Image:
@@ -42,13 +48,20 @@ class ImageReader(DocumentReader):
         if path.stat().st_size == 0:
             raise BadDocumentError(path, "empty file")
         try:
-            self._image = Image.open(path)
+            with warnings.catch_warnings():  # the size is judged below, against our own limits
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                self._image = Image.open(path)
         except UnidentifiedImageError as exc:
             with path.open("rb") as fh:
                 head = fh.read(16)
             raise BadDocumentError(path, f"not an image (starts with '{describe_start(head)}')") from exc
         except Image.DecompressionBombError as exc:
-            raise BadDocumentError(path, f"image too large ({exc})") from exc
+            raise BadDocumentError(path, f"image too large to read ({exc.args[0].split(' pixels')[0]} pixels)") from exc
+        width, height = self._image.size
+        if width * height > MAX_DECODED_PIXELS and self._image.format != "JPEG":
+            self._image.close()
+            raise BadDocumentError(path, f"image too large to read ({width} x {height} pixels; the limit is "
+                                         f"{MAX_DECODED_PIXELS // 10**6} megapixels)")
         self.page_count = getattr(self._image, "n_frames", 1)
         self._frames: dict[int, Image.Image] = {}  # decoded pages handed out and not yet released
 
@@ -68,14 +81,23 @@ class ImageReader(DocumentReader):
             height_pt=height * 72 / (ydpi if ydpi > 1 else _DEFAULT_IMAGE_DPI), dpi=self.dpi,
             render_at=lambda _dpi: self._frame(page_no), _read_words=self._words,
             _close=lambda: self._frames.pop(page_no, None),
+            note=None if width * height <= MAX_PIXELS else (
+                f"{width} x {height} pixels: read reduced to {MAX_PIXELS // 10**6} megapixels"),
         )
 
     def _frame(self, page_no: int) -> Image.Image:
         if page_no not in self._frames:
             try:
                 self._image.seek(page_no - 1)
-                self._frames[page_no] = _flatten(self._image)
-            except (OSError, ValueError) as exc:
+                width, height = self._image.size
+                scale = min(1.0, math.sqrt(MAX_PIXELS / (width * height)))
+                fitted = (max(int(width * scale), 1), max(int(height * scale), 1))
+                self._image.draft("RGB", fitted)  # a JPEG decodes at 1/2, 1/4 or 1/8 of its size at once
+                frame = _flatten(self._image)
+                if frame.width * frame.height > MAX_PIXELS:
+                    frame.thumbnail(fitted)
+                self._frames[page_no] = frame
+            except (OSError, ValueError, Image.DecompressionBombError) as exc:
                 raise BadDocumentError(self.path, f"damaged image ({exc})") from exc
         return self._frames[page_no]
 

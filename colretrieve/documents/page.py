@@ -48,6 +48,7 @@ class Page:
     _image: "Image.Image | None" = field(default=None, repr=False)
     _words: list[Word] | None = field(default=None, repr=False)
     words_source: str = "none"  # "text-layer", "ocr" or "none": set when words are read
+    note: str | None = None  # what the user should know of this page (e.g. rendered at a lower dpi)
 
     @property
     def image(self) -> "Image.Image":

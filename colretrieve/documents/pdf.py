@@ -10,7 +10,7 @@ import pypdfium2 as pdfium
 from ..errors import BadDocumentError
 from .page import Page, Word
 from .reader import DocumentReader, OcrFunction, describe_start
-from .render import renderer_for
+from .render import MAX_PIXELS, fitted_dpi, renderer_for
 from .textlayer import text_layer_words
 
 if TYPE_CHECKING:
@@ -40,6 +40,8 @@ def _open(path: Path) -> pdfium.PdfDocument:
         message = str(exc)
         if "password" in message.lower():
             raise BadDocumentError(path, "password-protected") from exc
+        if "(PDFium: Success)" in message:  # pdfium refuses a page tree with no pages without an error code
+            raise BadDocumentError(path, "PDF has no pages") from exc
         raise BadDocumentError(path, f"damaged or truncated PDF ({message.rstrip('.')})") from exc
 
 
@@ -75,10 +77,14 @@ class PdfReader(DocumentReader):
         except pdfium.PdfiumError as exc:
             raise BadDocumentError(self.path, f"page {page_no} cannot be read ({exc})") from exc
         render = renderer_for(self.renderer, self.path, raw, page_no)
+        fitted = fitted_dpi(width, height, self.dpi)
         return Page(
             doc_id=self.doc_id, path=self.path, page_no=page_no, page_count=self.page_count,
             width_pt=width, height_pt=height, dpi=self.dpi,
             render_at=render, _read_words=self._words, _close=lambda: self._release(page_no),
+            note=None if fitted == self.dpi else (
+                f"page {page_no} is {width:,.0f} x {height:,.0f} pt: rendered at {fitted:.0f} dpi, not "
+                f"{self.dpi}, to stay within {MAX_PIXELS // 10**6} megapixels"),
         )
 
     def _text_or_image(self, page: Page) -> tuple[list[Word], "Image.Image | None"]:

@@ -3,6 +3,7 @@ document, fast); pdf2image drives poppler's pdftoppm for users who want poppler'
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -13,20 +14,40 @@ if TYPE_CHECKING:
     from PIL import Image
 
 RENDERERS = ("pdfium", "pdf2image")
+#: Render resolutions an index may be made with: below, words are unreadable; above, no encoder gains.
+MIN_DPI, MAX_DPI = 36, 600
+#: Most pixels a page is rendered with (about A0 at 150 dpi). A page's size is the file's word,
+#: not a fact: a 14400 pt page at 144 dpi would take gigabytes, so the dpi comes down to fit.
+MAX_PIXELS = 40_000_000
 
 
-def render_pdfium(page: "pypdfium2.PdfPage", dpi: int) -> "Image.Image":
-    return page.render(scale=dpi / 72).to_pil().convert("RGB")
+def fitted_dpi(width_pt: float, height_pt: float, dpi: float, max_pixels: int = MAX_PIXELS) -> float:
+    """`dpi`, lowered as far as a `width_pt` x `height_pt` page needs to stay within `max_pixels`.
+
+    >>> fitted_dpi(612, 792, 144)
+    144
+    >>> round(fitted_dpi(14400, 14400, 144), 1)
+    31.6
+    """
+    pixels = max(width_pt, 1.0) * max(height_pt, 1.0) * (dpi / 72) ** 2
+    return dpi if pixels <= max_pixels else dpi * math.sqrt(max_pixels / pixels)
 
 
-def render_pdf2image(path: Path, page_no: int, dpi: int) -> "Image.Image":
+def render_pdfium(page: "pypdfium2.PdfPage", dpi: float) -> "Image.Image":
+    return page.render(scale=fitted_dpi(*page.get_size(), dpi) / 72).to_pil().convert("RGB")
+
+
+def render_pdf2image(path: Path, page_no: int, dpi: float, size_pt: tuple[float, float]) -> "Image.Image":
     try:
         from pdf2image import convert_from_path
         from pdf2image.exceptions import PDFInfoNotInstalledError
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ColretrieveError("renderer pdf2image needs: pip install pdf2image") from exc
     try:
-        images = convert_from_path(str(path), dpi=dpi, first_page=page_no, last_page=page_no)
+        # The size in pixels, not only a dpi: poppler scales by /UserUnit, which pdfium ignores.
+        scale = fitted_dpi(*size_pt, dpi) / 72
+        images = convert_from_path(str(path), dpi=scale * 72, first_page=page_no, last_page=page_no,
+                                   size=(max(round(size_pt[0] * scale), 1), max(round(size_pt[1] * scale), 1)))
     except PDFInfoNotInstalledError as exc:
         raise ColretrieveError(
             "renderer pdf2image needs poppler: apt-get install poppler-utils"
@@ -35,9 +56,11 @@ def render_pdf2image(path: Path, page_no: int, dpi: int) -> "Image.Image":
 
 
 def renderer_for(name: str, path: Path, page: "pypdfium2.PdfPage", page_no: int) -> Callable[[int], "Image.Image"]:
-    """A function dpi -> image for one page, so pages render only when an encoder asks."""
+    """A function dpi -> image for one page, so pages render only when an encoder asks; every
+    image stays within MAX_PIXELS."""
     if name == "pdfium":
         return lambda dpi: render_pdfium(page, dpi)
     if name == "pdf2image":
-        return lambda dpi: render_pdf2image(path, page_no, dpi)
+        size = page.get_size()
+        return lambda dpi: render_pdf2image(path, page_no, dpi, size)
     raise ColretrieveError(f"unknown renderer {name!r}: expected one of {', '.join(RENDERERS)}")

@@ -24,8 +24,11 @@ class Bm25:
             raise ColretrieveError("BM25 needs bm25s: pip install bm25s") from exc
         self._bm25s = bm25s
         self.ids = list(ids)
-        self._model = bm25s.BM25()
-        self._model.index(self._tokenize(texts), show_progress=False)
+        tokens = self._tokenize(texts)
+        self._model = None  # no page has a word to index (e.g. scans stored without OCR): nothing matches
+        if tokens.vocab:
+            self._model = bm25s.BM25()
+            self._model.index(tokens, show_progress=False)
 
     def _tokenize(self, texts: Sequence[str]):
         return self._bm25s.tokenize(list(texts), stopwords="en", show_progress=False)
@@ -33,7 +36,7 @@ class Bm25:
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every indexed page for `query`, in the order of `ids`."""
         tokenized = self._bm25s.tokenize([query], stopwords="en", show_progress=False, return_ids=False)
-        if not tokenized or not tokenized[0]:  # nothing but stopwords: no page matches
+        if self._model is None or not tokenized or not tokenized[0]:  # nothing but stopwords: no page matches
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._model.get_scores(tokenized[0]), dtype=np.float32)
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from ..errors import IndexConfigError
+from ..errors import IndexConfigError, IndexCorruptError
 from ..scoring.layout import PanelPage
 
 Filter = dict[str, Any]
@@ -33,6 +33,9 @@ PARTIAL, COMPLETE = "partial", "complete"
 MULTI, SINGLE = "patches", "page"
 #: Payload field holding the row count of a page's multi-vectors.
 ROWS = "n_vectors"
+#: Payload field holding a page's vector checksums (crc32), by the form they were taken of:
+#: written with the page, compared by a deep check.
+CHECKSUMS = "checksums"
 
 C = TypeVar("C")
 F = TypeVar("F")
@@ -62,8 +65,14 @@ class StoreSchema:
     def check(self, saved: dict[str, Any] | None, where: str) -> None:
         """Raise IndexConfigError if the schema `saved` at `where` is not this one
         (None: a store made before schemas were saved, trusted as it is)."""
-        if saved is not None and StoreSchema(**saved) != self:
-            raise IndexConfigError(f"{where} was built for {StoreSchema(**saved)}, not {self}")
+        if saved is None:
+            return
+        try:
+            schema = StoreSchema(**saved)
+        except TypeError:
+            raise IndexCorruptError(f"{where} has a damaged schema ({saved!r:.80})") from None
+        if schema != self:
+            raise IndexConfigError(f"{where} was built for {schema}, not {self}")
 
 
 @dataclass
@@ -82,6 +91,16 @@ class PagePoint:
         """(named vectors as lists, payload with `n_vectors` and `extra`): what a store writes."""
         vectors = {MULTI: self.vectors.tolist(), SINGLE: self.summary.tolist()}
         return vectors, {**self.payload, ROWS: len(self.vectors), **(extra or {})}
+
+
+@dataclass(frozen=True)
+class Damage:
+    """A stored page a check found damaged: its point id, what its payload still tells, and why."""
+
+    id: str
+    doc_id: str | None
+    page: int | None
+    reason: str
 
 
 def stored_payload(payload: dict[str, Any] | None, *internal: str) -> dict[str, Any]:
@@ -119,6 +138,9 @@ def scroll_pages(scroll: Callable[[Any], tuple[list[R], Any]]) -> Iterator[list[
 class Store(Protocol):
     """Persistent page storage with a single-vector prefilter."""
 
+    #: The caller's settings saved when the store was made (an index keeps its config there).
+    metadata: dict[str, Any]
+
     def upsert(self, points: Sequence[PagePoint]) -> None: ...
 
     def set_payload(self, filter: Filter, values: dict[str, Any]) -> None:
@@ -149,6 +171,13 @@ class Store(Protocol):
         what another store needs to hold the same pages."""
 
     def count(self, filter: Filter | None = None) -> int: ...
+
+    def damaged(self, deep: bool = False) -> Iterator[Damage]:
+        """Pages whose payload or vectors cannot be read back as written (`deep`: every vector
+        compared with its checksum; else only what lengths can tell)."""
+
+    def remove(self, ids: Sequence[str]) -> None:
+        """Delete the points `ids`, however damaged their payloads are (a repair)."""
 
     def flush(self) -> None:
         """Make every write so far durable (e.g. after a document's completion mark)."""

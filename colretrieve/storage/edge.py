@@ -12,22 +12,25 @@ in the same row order, which MaxSim reads first.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import shutil
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import qdrant_edge as qe
 
-from ..errors import IndexConfigError, IndexLockedError
+from ..errors import DiskFullError, IndexConfigError, IndexCorruptError, IndexLockedError
 from ..scoring.layout import PANEL, PanelPage, as_rows
 from .base import (
+    CHECKSUMS,
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
     MULTI,
     ROWS,
     SINGLE,
+    Damage,
     Filter,
     PagePoint,
     StoreSchema,
@@ -36,14 +39,23 @@ from .base import (
     stored_payload,
     translate_filter,
 )
+from .disk import copy_for_reading, ensure_room, load_room, quiet_stderr
+from ..files import publish_json, read_json
 from .vectorfile import VectorFile
+
+T = TypeVar("T")
 
 SHARD_DIR = "shard"
 PANEL_FILE = "vectors.panels.f16"
 VECTOR_FILE = "vectors.f16"  # row by row: stores made before the panel layout, read as they are
 SCHEMA_FILE = "schema.json"
+#: The caller's settings saved at `create` (an index keeps a copy of its config here).
+METADATA_FILE = "metadata.json"
 #: Payload field that, with `n_vectors`, locates a page's rows in the vector file.
 ROW = "vector_row"
+#: Bytes the engine may write per float16 byte stored: our file and its int8 copy, the shard's
+#: own float16 copy and its write-ahead log (float32).
+WRITE_FACTOR = 5
 
 
 def to_edge_filter(filter: Filter | None) -> qe.Filter | None:
@@ -61,29 +73,43 @@ def float16_file(directory: Path) -> Path:
 class EdgeStore:
     """A store in directory `path`; make one with `create`, reopen it with `open`.
 
-    The schema is saved beside the shard (SCHEMA_FILE), so `open` refuses another encoder's.
+    The schema is saved beside the shard (SCHEMA_FILE), so `open` refuses another encoder's; the
+    caller's `metadata` (an index's config) too, so the store alone can say how it was built.
+    A store opened with `writable` False refuses writes. The first write after opening reads
+    every page's location: a store whose payloads cannot be read, or whose vector file is
+    shorter than its pages, is an IndexCorruptError and nothing is written into it. `repair`
+    is the command errors name.
     """
 
-    def __init__(self, path: Path, shard: qe.EdgeShard, schema: StoreSchema, vectors: str = "float16") -> None:
+    def __init__(self, path: Path, shard: qe.EdgeShard, schema: StoreSchema, vectors: str = "float16", *,
+                 metadata: dict[str, Any] | None = None, writable: bool = True,
+                 repair: str = "colretrieve check --repair", scratch: Path | None = None) -> None:
         self.path = path
+        #: The caller's settings saved at `create` (e.g. an index config).
+        self.metadata = metadata or {}
         self._shard = shard
+        self._writable = writable
+        self._repair = repair
+        self._scratch = scratch  # a temporary copy of the shard this store reads, removed on close
+        self._verified = False
         file = float16_file(path)
         panels = file.name == PANEL_FILE
-        self._vectors = VectorFile(file, schema.multi_dim, panels=panels)
-        self._quantized = None
+        self._vectors = VectorFile(file, schema.multi_dim, panels=panels, writable=writable, repair=repair)
+        self._quantized = None if vectors == "float16" else VectorFile(
+            path / f"vectors.{vectors}", schema.multi_dim, vectors, align=PANEL if panels else 1,
+            writable=writable, repair=repair)
         # Where the last prefilter's hits lie in the vector file: the hits bring it along, which
         # spares `multivectors` a second lookup (~6 ms for 256 pages). Replaced by each
         # prefilter; an upsert or delete drops what it may have moved.
         self._located: dict[str, tuple[int, int]] = {}
-        if vectors != "float16":
-            self._quantized = VectorFile(path / f"vectors.{vectors}", schema.multi_dim, vectors,
-                                         align=PANEL if panels else 1)
-            rows = min(self._vectors.rows, self._quantized.rows)  # a crash between the two appends
-            self._vectors.truncate(rows)
-            self._quantized.truncate(rows)
+
+    @property
+    def _copies(self) -> list[VectorFile]:
+        return [copy for copy in (self._vectors, self._quantized) if copy is not None]
 
     @classmethod
-    def create(cls, path: Path, schema: StoreSchema, vectors: str = "float16") -> "EdgeStore":
+    def create(cls, path: Path, schema: StoreSchema, vectors: str = "float16",
+               metadata: dict[str, Any] | None = None) -> "EdgeStore":
         """A new store; `vectors` "int8" or "binary" adds a copy in that form (scoring/quantization.py)."""
         if (path / SHARD_DIR).exists():
             raise IndexConfigError(f"{path} already holds a store; open it instead")
@@ -98,54 +124,128 @@ class EdgeStore:
             SINGLE: qe.EdgeVectorParams(size=schema.single_dim, distance=qe.Distance.Dot),
         })
         path.mkdir(parents=True, exist_ok=True)
+        ensure_room(path, 0, f"a new store in {path}")
         shard = qe.EdgeShard.create(str(path / SHARD_DIR), config)
         for name in KEYWORD_FIELDS:
             shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
         for name in INTEGER_FIELDS:
             shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Integer))
-        (path / SCHEMA_FILE).write_text(json.dumps(asdict(schema)) + "\n")
-        return cls(path, shard, schema, vectors)
+        publish_json(path / SCHEMA_FILE, asdict(schema))
+        publish_json(path / METADATA_FILE, metadata or {})
+        return cls(path, shard, schema, vectors, metadata=metadata)
 
     @classmethod
-    def open(cls, path: Path, schema: StoreSchema, vectors: str = "float16") -> "EdgeStore":
+    def open(cls, path: Path, schema: StoreSchema, vectors: str = "float16", *, writable: bool = True,
+             verify: bool = True, repair: str = "colretrieve check --repair") -> "EdgeStore":
+        """The store at `path`. Where its disk is too full to load the shard (loading writes), a
+        reader loads a temporary copy from another disk; a writer gets a DiskFullError. A writer
+        reads every page's location first (`verify`; a repair opens without)."""
         if not (path / SHARD_DIR).is_dir():
             raise IndexConfigError(f"{path}: no store here")
-        saved = path / SCHEMA_FILE  # absent in stores made before schemas were saved
-        schema.check(json.loads(saved.read_text()) if saved.exists() else None, f"the store at {path}")
+        schema.check(read_json(path / SCHEMA_FILE, repair), f"the store at {path}")  # absent: made before schemas
+        metadata = read_json(path / METADATA_FILE, repair) or {}  # absent in stores made before it was kept
+        shard_dir, scratch = path / SHARD_DIR, None
         try:
-            shard = qe.EdgeShard.load(str(path / SHARD_DIR))
-        except Exception as exc:  # qdrant-edge raises a bare exception class for a held WAL
-            if "WouldBlock" in str(exc):
+            ensure_room(shard_dir, load_room(shard_dir), f"opening {shard_dir}")
+        except DiskFullError:
+            if writable:
+                raise
+            scratch = copy_for_reading(shard_dir)
+        try:
+            with quiet_stderr():
+                shard = qe.EdgeShard.load(str(scratch or shard_dir))
+        except BaseException as exc:
+            _remove(scratch)
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            if "WouldBlock" in str(exc):  # qdrant-edge raises a bare exception class for a held WAL
                 raise IndexLockedError(f"{path}: the store is open in another process") from exc
+            raise IndexCorruptError(f"{shard_dir} cannot be opened ({_first_line(exc)}): restore it from a "
+                                    "backup, or ingest the documents into a new index") from exc
+        try:
+            store = cls(path, shard, schema, vectors, metadata=metadata, writable=writable, repair=repair,
+                        scratch=scratch)
+        except BaseException:
+            shard.close()
+            _remove(scratch)
             raise
-        return cls(path, shard, schema, vectors)
+        if writable and verify:
+            try:
+                store._verify()
+            except BaseException:
+                store.close()
+                raise
+        return store
+
+    def _read(self, call: Callable[[], T]) -> T:
+        """`call()` on the shard; an engine that cannot decode what it stored is an IndexCorruptError."""
+        try:
+            return call()
+        except BaseException as exc:
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)) or "Service runtime error" not in str(exc):
+                raise
+            raise IndexCorruptError(f"{self.path / SHARD_DIR}: stored pages cannot be read "
+                                    f"({_first_line(exc)}); run {self._repair}") from exc
+
+    def _before_write(self, need: int, verify: bool = True) -> None:
+        if not self._writable:
+            raise IndexConfigError(f"{self.path} was opened read-only")
+        if verify and not self._verified:
+            self._verify()
+        ensure_room(self.path, need, "this write")
+
+    def _verify(self) -> None:
+        """Every page's payload reads back and its rows lie inside the vector files; rows past the
+        last page (appended before a crash, never referenced) are cut."""
+        end = 0
+        for batch in self.scan(fields=(ROW, ROWS)):
+            for _, payload, _ in batch:
+                if ROW not in payload or ROWS not in payload:
+                    raise IndexCorruptError(f"{self.path / SHARD_DIR}: a page has lost its vector location; "
+                                            f"run {self._repair}")
+                end = max(end, payload[ROW] + self._vectors.span(payload[ROWS]))
+        for copy in self._copies:
+            if copy.rows < end:
+                raise IndexCorruptError(f"{copy.path} is shorter than the pages stored in it; run {self._repair}")
+        for copy in self._copies:
+            copy.truncate(end)
+        self._verified = True
 
     def upsert(self, points: Sequence[PagePoint]) -> None:
+        self._before_write(WRITE_FACTOR * sum(2 * p.vectors.size for p in points))
+        before = [copy.rows for copy in self._copies]
         located = []
-        for p in points:
-            row = self._vectors.append(p.vectors)
-            if self._quantized is not None:
-                self._quantized.append(p.vectors)
-            located.append(qe.Point(p.id, *p.parts({ROW: row})))
-            self._located.pop(p.id, None)
-        for copy in (self._vectors, self._quantized):  # rows are on disk before any payload points at them
-            if copy is not None:
+        try:
+            for p in points:
+                row, crc = self._vectors.append(p.vectors)
+                sums = {"float16": crc}
+                if self._quantized is not None:
+                    sums[self._quantized.format.name] = self._quantized.append(p.vectors)[1]
+                located.append(qe.Point(p.id, *p.parts({ROW: row, CHECKSUMS: sums})))
+                self._located.pop(p.id, None)
+            for copy in self._copies:  # rows are on disk before any payload points at them
                 copy.sync()
-        self._shard.update(qe.UpdateOperation.upsert_points(located))
+        except BaseException:  # both files keep one row numbering: neither keeps a page the other lacks
+            for copy, rows in zip(self._copies, before):
+                copy.truncate(rows)
+            raise
+        self._read(lambda: self._shard.update(qe.UpdateOperation.upsert_points(located)))
 
     def set_payload(self, filter: Filter, values: dict[str, Any]) -> None:
-        self._shard.update(qe.UpdateOperation.set_payload_by_filter(to_edge_filter(filter), values))
+        self._before_write(0)
+        self._read(lambda: self._shard.update(qe.UpdateOperation.set_payload_by_filter(to_edge_filter(filter), values)))
 
     def delete(self, filter: Filter) -> None:
+        self._before_write(0)
         self._located.clear()
-        self._shard.update(qe.UpdateOperation.delete_points_by_filter(to_edge_filter(filter)))
+        self._read(lambda: self._shard.update(qe.UpdateOperation.delete_points_by_filter(to_edge_filter(filter))))
 
     def prefilter(self, vector: np.ndarray, k: int, filter: Filter | None = None,
                   exact: bool = False) -> tuple[list[str], np.ndarray]:
-        hits = self._shard.query(qe.QueryRequest(
+        hits = self._read(lambda: self._shard.query(qe.QueryRequest(
             limit=k, query=qe.Query.Nearest(vector.astype(np.float32).tolist(), using=SINGLE),
             filter=to_edge_filter(filter), with_payload=qe.PayloadSelector.Include([ROW, ROWS]), with_vector=False,
-            params=qe.SearchParams(exact=exact)))
+            params=qe.SearchParams(exact=exact))))
         self._located = {str(h.id): (h.payload[ROW], h.payload[ROWS]) for h in hits}
         return [str(h.id) for h in hits], np.array([h.score for h in hits], dtype=np.float32)
 
@@ -157,35 +257,83 @@ class EdgeStore:
 
     def payloads(self, ids: Sequence[str], fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
         selector = qe.PayloadSelector.Include(list(fields)) if fields else True
-        records = self._shard.retrieve(list(ids), with_payload=selector, with_vector=False)
+        records = self._read(lambda: self._shard.retrieve(list(ids), with_payload=selector, with_vector=False))
         return [dict(r.payload or {}) for r in in_order(records, ids, lambda r: r.id)]
+
+    def _scroll(self, filter: Filter | None, selector: Any, batch: int,
+                vector: Any = False) -> Iterator[list[qe.Record]]:
+        return scroll_pages(lambda offset: self._read(lambda: self._shard.scroll(qe.ScrollRequest(
+            offset=offset, limit=batch, filter=to_edge_filter(filter), with_payload=selector, with_vector=vector))))
 
     def scan(self, filter: Filter | None = None, fields: Sequence[str] = (), vectors: bool = False,
              batch: int = 256) -> Iterator[list[tuple[str, dict[str, Any], np.ndarray | None]]]:
         wanted = list(fields) + ([ROW, ROWS] if vectors else [])
-        selector = qe.PayloadSelector.Include(wanted) if wanted else False
-        for records in scroll_pages(lambda offset: self._shard.scroll(qe.ScrollRequest(
-                offset=offset, limit=batch, filter=to_edge_filter(filter), with_payload=selector,
-                with_vector=False))):
+        for records in self._scroll(filter, qe.PayloadSelector.Include(wanted) if wanted else False, batch):
             yield [(str(r.id), dict(r.payload or {}),
                     as_rows(self._vectors.read(r.payload[ROW], r.payload[ROWS])) if vectors else None)
                    for r in records]
 
     def export(self, batch: int = 64) -> Iterator[list[PagePoint]]:
-        for records in scroll_pages(lambda offset: self._shard.scroll(qe.ScrollRequest(
-                offset=offset, limit=batch, with_payload=True, with_vector=[SINGLE]))):
+        for records in self._scroll(None, True, batch, [SINGLE]):
             yield [PagePoint(str(r.id), as_rows(self._vectors.read(r.payload[ROW], r.payload[ROWS])),
-                             np.asarray(r.vector[SINGLE], dtype=np.float32), stored_payload(r.payload, ROW))
+                             np.asarray(r.vector[SINGLE], dtype=np.float32), stored_payload(r.payload, ROW, CHECKSUMS))
                    for r in records]
 
+    def damaged(self, deep: bool = False) -> Iterator[Damage]:
+        """Pages whose payload cannot be read, whose rows lie past the end of a vector file, or
+        (`deep`) whose rows no longer match the checksum taken when they were written."""
+        fields = ("doc_id", "page", ROW, ROWS, CHECKSUMS)
+        try:
+            records = [(pid, p) for batch in self.scan(fields=fields) for pid, p, _ in batch]
+        except IndexCorruptError:  # some payloads are unreadable: find them one by one
+            records = []
+            for batch in self._scroll(None, False, 256):
+                for r in batch:
+                    try:
+                        records.append((str(r.id), self.payloads([str(r.id)], fields)[0]))
+                    except IndexCorruptError:
+                        yield Damage(str(r.id), None, None, "its payload cannot be read")
+        for pid, payload in records:
+            reason = self._damage(payload, deep)
+            if reason:
+                yield Damage(pid, payload.get("doc_id"), payload.get("page"), reason)
+
+    def _damage(self, payload: dict[str, Any], deep: bool) -> str | None:
+        if ROW not in payload or ROWS not in payload:
+            return "its vector location is lost"
+        first, count = payload[ROW], payload[ROWS]
+        for copy in self._copies:
+            if first + copy.span(count) > copy.rows:
+                return f"its vectors lie past the end of {copy.path.name}"
+            saved = payload.get(CHECKSUMS, {}).get(copy.format.name)
+            if deep and saved is not None and copy.checksum(first, count) != saved:
+                return f"its vectors in {copy.path.name} do not match their checksum"
+        return None
+
+    def remove(self, ids: Sequence[str]) -> None:
+        """Delete the points `ids`, whatever their payloads hold (for repairs)."""
+        self._before_write(0, verify=False)  # a store that needs repairing does not verify
+        self._located.clear()
+        self._read(lambda: self._shard.update(qe.UpdateOperation.delete_points(list(ids))))
+
     def count(self, filter: Filter | None = None) -> int:
-        return self._shard.count(qe.CountRequest(filter=to_edge_filter(filter), exact=True))
+        return self._read(lambda: self._shard.count(qe.CountRequest(filter=to_edge_filter(filter), exact=True)))
 
     def flush(self) -> None:
         self._shard.flush()
 
     def close(self) -> None:
-        for copy in (self._vectors, self._quantized):
-            if copy is not None:
-                copy.close()
+        for copy in self._copies:
+            copy.close()
         self._shard.close()
+        _remove(self._scratch)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _remove(scratch: Path | None) -> None:
+    if scratch is not None:  # the temporary folder copy_for_reading made
+        shutil.rmtree(scratch.parent, ignore_errors=True)

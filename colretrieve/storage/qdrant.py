@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
@@ -39,10 +40,13 @@ from ..errors import (
     StoreUnreachableError,
 )
 from .base import (
+    CHECKSUMS,
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
     MULTI,
+    ROWS,
     SINGLE,
+    Damage,
     Filter,
     PagePoint,
     StoreSchema,
@@ -269,7 +273,8 @@ class QdrantStore:
     def upsert(self, points: Sequence[PagePoint]) -> None:
         for start in range(0, len(points), self.options.batch_size):
             batch = [models.PointStruct(id=p.id, vector=vectors, payload=payload)
-                     for p in points[start : start + self.options.batch_size] for vectors, payload in [p.parts()]]
+                     for p in points[start : start + self.options.batch_size]
+                     for vectors, payload in [p.parts({CHECKSUMS: {"float16": _crc(p.vectors)}})]]
             self._call(self.client.upsert, points=batch, wait=True)
 
     def set_payload(self, filter: Filter, values: dict[str, Any]) -> None:
@@ -316,10 +321,25 @@ class QdrantStore:
                 self.client.scroll, limit=min(batch, self.options.batch_size), offset=offset, with_payload=True,
                 with_vectors=True)):
             yield [PagePoint(str(r.id), _matrix(r), np.asarray(r.vector[SINGLE], dtype=np.float32),  # type: ignore[index]
-                             stored_payload(r.payload)) for r in records]
+                             stored_payload(r.payload, CHECKSUMS)) for r in records]
 
     def count(self, filter: Filter | None = None) -> int:
         return self._call(self.client.count, count_filter=to_qdrant_filter(filter), exact=True).count
+
+    def damaged(self, deep: bool = False) -> Iterator[Damage]:
+        """Qdrant checks its own files; `deep` also compares each page's multi-vectors with the
+        checksum taken of them at upsert (pages stored before checksums are not compared)."""
+        if not deep:
+            return
+        for batch in self.scan(fields=("doc_id", "page", ROWS, CHECKSUMS), vectors=True, batch=self.options.batch_size):
+            for pid, payload, vectors in batch:
+                saved = payload.get(CHECKSUMS, {}).get("float16")
+                if len(vectors) != payload.get(ROWS) or (saved is not None and _crc(vectors) != saved):  # type: ignore[arg-type]
+                    yield Damage(pid, payload.get("doc_id"), payload.get("page"),
+                                 "its vectors do not match their checksum")
+
+    def remove(self, ids: Sequence[str]) -> None:
+        self._call(self.client.delete, points_selector=models.PointIdsList(points=list(ids)), wait=True)
 
     def flush(self) -> None:
         """Nothing to do: each write returns once the server has it in its write-ahead log (local
@@ -327,6 +347,11 @@ class QdrantStore:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _crc(vectors: np.ndarray) -> int:
+    """crc32 of a page's vectors as the collection keeps them (float16, row by row)."""
+    return zlib.crc32(np.ascontiguousarray(vectors, dtype=np.float16).tobytes())
 
 
 def _matrix(record: models.Record) -> np.ndarray:

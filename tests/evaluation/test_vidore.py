@@ -143,7 +143,7 @@ def test_beir_benchmark_default_and_bm25(tmp_path: Path, page_pngs: dict[str, by
     write_beir(tmp_path / "mini_v3", "_", {str(i): page_pngs[k] for i, k in enumerate(keys)},
                [(str(10 + i), IMAGE_PAGES[k][2], [IMAGE_PAGES[k][0].split("__")[0]]) for i, k in enumerate(keys)],
                [(str(10 + i), str(i), 1) for i in range(len(keys))])
-    dataset = load_dataset(tmp_path / "mini_v3", tmp_path / "index" / "corpus")
+    dataset = load_dataset(tmp_path / "mini_v3", tmp_path / "corpus")
     default = run_benchmark(dataset, tmp_path / "index")
     assert default["metrics"]["mini_v3"]["mrr_at_1"] == 1.0
     assert default["by_kind"]["pikepdf"] == {**default["by_kind"]["pikepdf"], "queries": 1, "ndcg_at_5": 1.0}

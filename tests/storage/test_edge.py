@@ -59,15 +59,15 @@ def test_opening_a_directory_without_a_store_is_refused(tmp_path: Path, schema: 
 
 def test_vector_file_drops_a_row_cut_short_by_a_crash(tmp_path: Path) -> None:
     vf = VectorFile(tmp_path / VECTOR_FILE, 4)
-    assert vf.append(np.ones((3, 4), np.float32)) == 0
-    assert vf.append(np.full((2, 4), 2.0, np.float32)) == 3
+    assert vf.append(np.ones((3, 4), np.float32))[0] == 0
+    assert vf.append(np.full((2, 4), 2.0, np.float32))[0] == 3
     vf.close()
     with open(tmp_path / VECTOR_FILE, "ab") as fh:
         fh.write(b"\x01\x02\x03")  # half a row
     vf = VectorFile(tmp_path / VECTOR_FILE, 4)
     assert vf.rows == 5
     np.testing.assert_array_equal(vf.read(3, 2), np.full((2, 4), 2.0))
-    assert vf.append(np.zeros((1, 4), np.float32)) == 5
+    assert vf.append(np.zeros((1, 4), np.float32))[0] == 5
     vf.close()
 
 
@@ -76,7 +76,7 @@ def test_panel_file_keeps_whole_panels_through_a_crash(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     pages = [rng.standard_normal((n, 4)).astype(np.float16) for n in (3, 32, 33)]
     vf = VectorFile(tmp_path / PANEL_FILE, 4, panels=True)
-    assert [vf.append(p) for p in pages] == [0, 32, 64]
+    assert [vf.append(p)[0] for p in pages] == [0, 32, 64]
     vf.close()
     with open(tmp_path / PANEL_FILE, "ab") as fh:
         fh.write(np.zeros((5, 4), np.float16).tobytes())  # five rows of a panel never finished
@@ -86,7 +86,7 @@ def test_panel_file_keeps_whole_panels_through_a_crash(tmp_path: Path) -> None:
         got = vf.read(first, len(p))
         assert isinstance(got, PanelPage) and len(got) == len(p)
         np.testing.assert_array_equal(got.rows(), p)
-    assert vf.append(pages[0]) == 128
+    assert vf.append(pages[0])[0] == 128
     vf.close()
 
 
