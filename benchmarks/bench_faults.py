@@ -44,8 +44,8 @@ def state(index: Path, encoder) -> tuple[set[tuple[str, int]], list[list[tuple[s
 def same(a, b) -> bool:
     (pages_a, tops_a), (pages_b, tops_b) = a, b
     return pages_a == pages_b and all(
-        [(d, p) for d, p, _ in x] == [(d, p) for d, p, _ in y] and all(abs(s - t) < 1e-3 for (*_, s), (*_, t) in zip(x, y))
-        for x, y in zip(tops_a, tops_b))
+        [(d, p) for d, p, _ in x] == [(d, p) for d, p, _ in y]
+        and all(abs(s - t) < 1e-3 for (*_, s), (*_, t) in zip(x, y)) for x, y in zip(tops_a, tops_b))
 
 
 def peak_rss(args: list[str]) -> tuple[float, int]:
@@ -114,7 +114,8 @@ def main() -> None:
     print("| run | killed at (s) | killed mid-ingest | resume exit | check --deep exit | same as clean |")
     print("|---|---|---|---|---|---|")
     for run, at, killed, code, check, equal in rows:
-        print(f"| {run} | {at:.1f} | {'yes' if killed else 'no (done)'} | {code} | {check} | {'yes' if equal else 'NO'} |")
+        shown = ("yes" if killed else "no (done)", "yes" if equal else "NO")
+        print(f"| {run} | {at:.1f} | {shown[0]} | {code} | {check} | {shown[1]} |")
     identical = sum(row[-1] for row in rows)
     print(f"\n{sum(r[2] for r in rows)} of {len(rows)} runs killed mid-ingest; {identical} of {len(rows)} resumed "
           f"identical to the clean index; {sum(r[3] != 0 or r[4] != 0 for r in rows)} with a non-zero exit\n")

@@ -16,7 +16,6 @@ import numpy as np
 
 from .check import CheckReport, check_index
 from .config import IndexConfig
-from .documents.render import MAX_DPI, MIN_DPI
 from .documents import (
     CHANGED,
     DocumentReader,
@@ -30,6 +29,7 @@ from .documents import (
     raw_path,
     read_words,
 )
+from .documents.render import MAX_DPI, MIN_DPI
 from .encoders import (
     BUILTIN_PREFILTERS,
     DEFAULT_ENCODER,
@@ -48,8 +48,8 @@ from .errors import (
     StoreUnreachableError,
 )
 from .location import Location
-from .queries import searchable
 from .lock import IndexLock
+from .queries import searchable
 from .scoring import cpu_kernel, maxsim_pages
 from .scoring.layout import as_rows
 from .scoring.lexical import Lexicon, fuse

@@ -12,9 +12,8 @@ so one drawing serves them all. Two maps:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import math
+from pathlib import Path
 
 import numpy as np
 from PIL import Image

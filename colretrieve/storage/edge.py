@@ -11,7 +11,6 @@ in the same row order, which MaxSim reads first.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
@@ -22,6 +21,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from ..errors import DiskFullError, IndexConfigError, IndexCorruptError, IndexLockedError
+from ..files import publish_json, read_json
 from ..scoring.layout import PANEL, PanelPage, as_rows
 from .base import (
     CHECKSUMS,
@@ -40,7 +40,6 @@ from .base import (
     translate_filter,
 )
 from .disk import copy_for_reading, ensure_room, load_room, quiet_stderr
-from ..files import publish_json, read_json
 from .vectorfile import VectorFile
 
 T = TypeVar("T")
