@@ -415,10 +415,9 @@ class Index:
         found = next(self._store.scan({"doc_id": doc_id, "state": COMPLETE}, fields=("path",), batch=1), None)
         if not found:
             return False
-        stored_path, here = found[0][1]["path"], path.resolve()
-        if stored_path != path_text(here) and not Path(stored_path).exists():
-            self._store.set_payload({"doc_id": doc_id}, {"path": path_text(here), "path_raw": raw_path(here),
-                                                         "file": path_text(Path(path.name))})
+        stored_path, source = found[0][1]["path"], _source(path)
+        if stored_path != source["path"] and not Path(stored_path).exists():
+            self._store.set_payload({"doc_id": doc_id}, source)
         return True
 
     def _ingest_jobs(self, jobs: Sequence[_Job], batcher: _Batcher, tell: Callable[[str], None]) -> None:
@@ -480,10 +479,8 @@ class Index:
             pv.vectors, pv.cells = pool_tokens(pv.vectors, pv.cells, self.config.pool_factor)
             points.append(PagePoint(
                 id=point_id(page.doc_id, page.page_no), vectors=pv.vectors, summary=summary,
-                payload={"doc_id": page.doc_id, "path": path_text(page.path.resolve()),
-                         "path_raw": raw_path(page.path.resolve()), "file": path_text(Path(page.path.name)),
-                         "page": page.page_no, "page_count": page.page_count,
-                         "width_pt": page.width_pt, "height_pt": page.height_pt,
+                payload={"doc_id": page.doc_id, **_source(page.path), "page": page.page_no,
+                         "page_count": page.page_count, "width_pt": page.width_pt, "height_pt": page.height_pt,
                          "text": page.text, "words_source": page.words_source,
                          "cells": pv.cells.tolist(), "grid": list(pv.grid or self.encoder.grid),
                          "state": PARTIAL}))
@@ -700,6 +697,13 @@ def _check_same(index: Index, saved: str, loaded: str) -> None:
     if saved != loaded:
         raise IndexConfigError(f"index {index.location} was built with {saved}, but the model now loads as "
                                f"{loaded}; re-ingest into a new index")
+
+
+def _source(path: Path) -> dict[str, str | None]:
+    """Where a page's file is, as its payload says it: the absolute path shown, its bytes where
+    they are not UTF-8 (for `Hit.image`), and the name it was given, which `delete` and filters take."""
+    where = path.resolve()
+    return {"path": path_text(where), "path_raw": raw_path(where), "file": path_text(Path(path.name))}
 
 
 def _pooled(vectors: np.ndarray) -> np.ndarray:

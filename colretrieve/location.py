@@ -83,7 +83,7 @@ class Location:
         try:
             if self.directory is not None:
                 self._claim()  # again, now that no other process can be making it
-                publish_json(self.directory / MARKER, {"created_by": "colretrieve", "at": time.time()})
+                self._mark()
                 shutil.rmtree(self.directory / STORE_DIR, ignore_errors=True)  # ours: a create that died
             config = configure()
             config = replace(config, store=store,
@@ -118,6 +118,9 @@ class Location:
         if self._saved_config() is not None:
             raise IndexCorruptError(f"{directory / CONFIG_FILE} is missing but {directory / STORE_DIR} holds an "
                                     f"index; run {self.repair} to rebuild it")
+
+    def _mark(self) -> None:
+        publish_json(self.directory / MARKER, {"created_by": "colretrieve", "at": time.time()})  # type: ignore[operator]
 
     def _saved_config(self) -> dict[str, Any] | None:
         """The copy of the config a directory's store keeps, None if it has none (a store that a
@@ -160,7 +163,7 @@ class Location:
         lock = self._lock()
         try:
             if writable and not (self.directory / MARKER).exists():  # an index made before markers
-                publish_json(self.directory / MARKER, {"created_by": "colretrieve", "at": time.time()})
+                self._mark()
             if config.store == "edge":
                 store = EdgeStore.open(self.directory / STORE_DIR, config.schema, config.vectors, writable=writable,
                                        verify=verify, repair=self.repair)

@@ -12,11 +12,12 @@ so one drawing serves them all. Two maps:
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from .documents.render import fitted_size
 
 #: Most pixels a map is drawn with: the overlay holds several float copies of the page.
 MAP_PIXELS = 4_000_000
@@ -63,9 +64,8 @@ def write_maps(page: Image.Image, query: np.ndarray, vectors: np.ndarray, cells:
                grid: tuple[int, int], stem: Path, per_token: bool = False) -> list[Path]:
     """`stem`.png (the contribution map) and, with `per_token`, `stem`-tNN.png for each token."""
     stem.parent.mkdir(parents=True, exist_ok=True)
-    scale = min(1.0, math.sqrt(MAP_PIXELS / (page.width * page.height)))
-    if scale < 1.0:
-        page = page.resize((max(int(page.width * scale), 1), max(int(page.height * scale), 1)))
+    if page.width * page.height > MAP_PIXELS:
+        page = page.resize(fitted_size(page.width, page.height, MAP_PIXELS))
     written = [stem.with_name(stem.name + ".png")]
     overlay(page, contribution_map(query, vectors, cells, grid)).save(written[0])
     if per_token:

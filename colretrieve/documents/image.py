@@ -3,7 +3,6 @@ TIFF, one page per frame). They have no text layer, so their words come from OCR
 
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..errors import BadDocumentError
 from .page import Page, Word
 from .reader import DocumentReader, OcrFunction, describe_start
-from .render import MAX_PIXELS
+from .render import MAX_PIXELS, fitted_size
 
 #: Extensions taken as images when a folder is searched with images on.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif"})
@@ -89,9 +88,7 @@ class ImageReader(DocumentReader):
         if page_no not in self._frames:
             try:
                 self._image.seek(page_no - 1)
-                width, height = self._image.size
-                scale = min(1.0, math.sqrt(MAX_PIXELS / (width * height)))
-                fitted = (max(int(width * scale), 1), max(int(height * scale), 1))
+                fitted = fitted_size(*self._image.size)
                 self._image.draft("RGB", fitted)  # a JPEG decodes at 1/2, 1/4 or 1/8 of its size at once
                 frame = _flatten(self._image)
                 if frame.width * frame.height > MAX_PIXELS:

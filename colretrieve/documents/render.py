@@ -21,6 +21,17 @@ MIN_DPI, MAX_DPI = 36, 600
 MAX_PIXELS = 40_000_000
 
 
+def fit_scale(width: float, height: float, max_pixels: int = MAX_PIXELS) -> float:
+    """The factor (at most 1) that brings a `width` x `height` image within `max_pixels`."""
+    return min(1.0, math.sqrt(max_pixels / (max(width, 1.0) * max(height, 1.0))))
+
+
+def fitted_size(width: int, height: int, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """A `width` x `height` image's size brought within `max_pixels`, proportions kept."""
+    scale = fit_scale(width, height, max_pixels)
+    return max(int(width * scale), 1), max(int(height * scale), 1)
+
+
 def fitted_dpi(width_pt: float, height_pt: float, dpi: float, max_pixels: int = MAX_PIXELS) -> float:
     """`dpi`, lowered as far as a `width_pt` x `height_pt` page needs to stay within `max_pixels`.
 
@@ -29,8 +40,8 @@ def fitted_dpi(width_pt: float, height_pt: float, dpi: float, max_pixels: int = 
     >>> round(fitted_dpi(14400, 14400, 144), 1)
     31.6
     """
-    pixels = max(width_pt, 1.0) * max(height_pt, 1.0) * (dpi / 72) ** 2
-    return dpi if pixels <= max_pixels else dpi * math.sqrt(max_pixels / pixels)
+    scale = fit_scale(width_pt * dpi / 72, height_pt * dpi / 72, max_pixels)
+    return dpi if scale == 1.0 else dpi * scale
 
 
 def render_pdfium(page: "pypdfium2.PdfPage", dpi: float) -> "Image.Image":

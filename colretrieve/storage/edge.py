@@ -176,8 +176,9 @@ class EdgeStore:
                 raise
         return store
 
-    def _read(self, call: Callable[[], T]) -> T:
-        """`call()` on the shard; an engine that cannot decode what it stored is an IndexCorruptError."""
+    def _engine(self, call: Callable[[], T]) -> T:
+        """`call()` on the shard, read or write; an engine that cannot decode what it stored is an
+        IndexCorruptError."""
         try:
             return call()
         except BaseException as exc:
@@ -228,20 +229,21 @@ class EdgeStore:
             for copy, rows in zip(self._copies, before):
                 copy.truncate(rows)
             raise
-        self._read(lambda: self._shard.update(qe.UpdateOperation.upsert_points(located)))
+        self._engine(lambda: self._shard.update(qe.UpdateOperation.upsert_points(located)))
 
     def set_payload(self, filter: Filter, values: dict[str, Any]) -> None:
         self._before_write(0)
-        self._read(lambda: self._shard.update(qe.UpdateOperation.set_payload_by_filter(to_edge_filter(filter), values)))
+        update = qe.UpdateOperation.set_payload_by_filter(to_edge_filter(filter), values)
+        self._engine(lambda: self._shard.update(update))
 
     def delete(self, filter: Filter) -> None:
         self._before_write(0)
         self._located.clear()
-        self._read(lambda: self._shard.update(qe.UpdateOperation.delete_points_by_filter(to_edge_filter(filter))))
+        self._engine(lambda: self._shard.update(qe.UpdateOperation.delete_points_by_filter(to_edge_filter(filter))))
 
     def prefilter(self, vector: np.ndarray, k: int, filter: Filter | None = None,
                   exact: bool = False) -> tuple[list[str], np.ndarray]:
-        hits = self._read(lambda: self._shard.query(qe.QueryRequest(
+        hits = self._engine(lambda: self._shard.query(qe.QueryRequest(
             limit=k, query=qe.Query.Nearest(vector.astype(np.float32).tolist(), using=SINGLE),
             filter=to_edge_filter(filter), with_payload=qe.PayloadSelector.Include([ROW, ROWS]), with_vector=False,
             params=qe.SearchParams(exact=exact))))
@@ -256,12 +258,12 @@ class EdgeStore:
 
     def payloads(self, ids: Sequence[str], fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
         selector = qe.PayloadSelector.Include(list(fields)) if fields else True
-        records = self._read(lambda: self._shard.retrieve(list(ids), with_payload=selector, with_vector=False))
+        records = self._engine(lambda: self._shard.retrieve(list(ids), with_payload=selector, with_vector=False))
         return [dict(r.payload or {}) for r in in_order(records, ids, lambda r: r.id)]
 
     def _scroll(self, filter: Filter | None, selector: Any, batch: int,
                 vector: Any = False) -> Iterator[list[qe.Record]]:
-        return scroll_pages(lambda offset: self._read(lambda: self._shard.scroll(qe.ScrollRequest(
+        return scroll_pages(lambda offset: self._engine(lambda: self._shard.scroll(qe.ScrollRequest(
             offset=offset, limit=batch, filter=to_edge_filter(filter), with_payload=selector, with_vector=vector))))
 
     def scan(self, filter: Filter | None = None, fields: Sequence[str] = (), vectors: bool = False,
@@ -313,10 +315,10 @@ class EdgeStore:
         """Delete the points `ids`, whatever their payloads hold (for repairs)."""
         self._before_write(0, verify=False)  # a store that needs repairing does not verify
         self._located.clear()
-        self._read(lambda: self._shard.update(qe.UpdateOperation.delete_points(list(ids))))
+        self._engine(lambda: self._shard.update(qe.UpdateOperation.delete_points(list(ids))))
 
     def count(self, filter: Filter | None = None) -> int:
-        return self._read(lambda: self._shard.count(qe.CountRequest(filter=to_edge_filter(filter), exact=True)))
+        return self._engine(lambda: self._shard.count(qe.CountRequest(filter=to_edge_filter(filter), exact=True)))
 
     def flush(self) -> None:
         self._shard.flush()
