@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from colretrieve import Index
+from colretrieve.catalog import point_id
 from colretrieve.evaluation.datasets import load_dataset
 from colretrieve.evaluation.runner import run_benchmark
 from colretrieve.migrate import migrate
-from colretrieve.scoring.quantization import FORMATS
-from colretrieve.storage.base import PagePoint, StoreSchema, point_id
+from colretrieve.storage.base import PagePoint, StoreSchema
 from colretrieve.storage.edge import EdgeStore, float16_file
+from colretrieve.vectors.forms import FORMATS
 
 VARIANTS = {
     "float16 (as ingested)": {},

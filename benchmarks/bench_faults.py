@@ -34,8 +34,7 @@ def ingest(corpus: Path, index: Path) -> subprocess.Popen:
 def state(index: Path, encoder) -> tuple[set[tuple[str, int]], list[list[tuple[str, int, float]]]]:
     from colretrieve import Index
 
-    with Index.open(index, read_only=True) as opened:
-        opened._encoder = encoder
+    with Index.open(index, read_only=True, model=encoder) as opened:
         pages = {(p["doc_id"], p["page"]) for _, p in opened.pages(("doc_id", "page"))}
         tops = [[(h.doc_id, h.page, h.score) for h in opened.search(q)] for q in QUERIES]
     return pages, tops

@@ -13,7 +13,7 @@ stored byte): below 100%, the one-query rows are bound by arithmetic on that mac
 "Bytes" are the page vectors read once per pass (the panel layout's padding, each page's last
 vector repeated to a whole panel of 32, is not counted); "FLOPs" are 2·tokens·vectors·dim;
 "speedup" is colretrieve's pages/s divided by that row's. "colretrieve" scores the pages as
-the store keeps them, in the kernel's panel layout (scoring/layout.py); "rows" is the same
+the store keeps them, in the kernel's panel layout (vectors/layout.py); "rows" is the same
 kernel on row-major pages (stores made before the panel layout, packed arrays); "portable"
 is colretrieve's path for CPUs without AVX-512, run on the same vectors. With `--device cuda`
 the pages are resident in GPU memory and "colretrieve" is the fused Triton kernel, timed
@@ -32,14 +32,16 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from colretrieve.scoring import cpu_kernel, maxsim, maxsim_pages
-from colretrieve.scoring.layout import PANEL, PanelPage, panel_rows, to_panels
 from colretrieve.scoring.resident import ResidentPages
+from colretrieve.vectors.layout import PANEL, PanelPage, panel_rows, to_panels
 
 DIM = 128
 TOKENS = 20
@@ -162,19 +164,21 @@ def measure(pages: list[int], peer_pages: int, device: str) -> list[dict]:
             resident = ResidentPages([f"page-{j}" for j in range(n)], flat, offsets) if flat.is_cuda else None
         queries = [torch.nn.functional.normalize(torch.randn(TOKENS, DIM, generator=gen), dim=1)
                    for _ in range(n_queries)]
-        impls = {"colretrieve": lambda: maxsim(queries, flat, offsets)}
+        # Each call is bound to this case's arrays now, not to the loop's variables.
+        impls: dict[str, Callable[[], object]] = {"colretrieve": partial(maxsim, queries, flat, offsets)}
         if fused_cpu:
-            impls = {"colretrieve": lambda: maxsim_pages(queries, panels),
-                     "rows": lambda: maxsim(queries, flat, offsets),
-                     "portable": lambda: portable_score(queries, flat, offsets)}
+            impls = {"colretrieve": partial(maxsim_pages, queries, panels),
+                     "rows": partial(maxsim, queries, flat, offsets),
+                     "portable": partial(portable_score, queries, flat, offsets)}
         if resident is not None and n_queries == 1:
-            impls["exact top-5"] = lambda: resident.best(queries[0].numpy(), 5)
+            impls["exact top-5"] = lambda resident=resident, query=queries[0]: resident.best(query.numpy(), 5)
         if n <= peer_pages:
-            impls["peer (hf)"] = lambda: peer_score(queries, peer_pages_list)
+            impls["peer (hf)"] = partial(peer_score, queries, peer_pages_list)
         timer = best_of if device == "cpu" else gpu_time
         for name, fn in impls.items():
             rows.append({"shape": shape, "pages": n, "queries": n_queries, "impl": name, "seconds": timer(fn),
                          "bytes": flat.numel() * 2, "flops": 2 * TOKENS * n_queries * flat.shape[0] * DIM})
+        del impls, fn  # they hold this corpus: drop them, so the next one replaces it rather than joining it
     return rows
 
 

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import IndexConfig
+from . import catalog
 from .errors import IndexCorruptError
 from .location import Location
-from .storage.base import COMPLETE, PARTIAL, Damage, Store
+from .settings import IndexConfig
+from .storage.base import Damage
 
 
 @dataclass
@@ -62,10 +63,10 @@ def check_index(target: str | Path, *, deep: bool = False, repair: bool = False,
         report.damaged = list(store.damaged(deep))
         if repair and report.damaged:
             store.remove([d.id for d in report.damaged])
-        report.incomplete = _marked_whole_but_short(store)
+        report.incomplete = catalog.marked_whole_but_short(store)
         reopened = sorted(set(report.incomplete) | {d.doc_id for d in report.damaged if d.doc_id})
         if repair and reopened:  # the next ingest encodes the missing pages again
-            store.set_payload({"doc_id": reopened}, {"state": PARTIAL})
+            catalog.mark(store, reopened, catalog.PARTIAL)
         if repair:
             store.flush()
             report.repaired = True
@@ -76,12 +77,3 @@ def check_index(target: str | Path, *, deep: bool = False, repair: bool = False,
             lock.release()
     return report
 
-
-def _marked_whole_but_short(store: Store) -> list[str]:
-    """Documents marked complete with fewer pages stored than they have."""
-    stored: dict[str, list[int]] = {}
-    for batch in store.scan({"state": COMPLETE}, fields=("doc_id", "page_count")):
-        for _, payload, _ in batch:
-            entry = stored.setdefault(payload["doc_id"], [0, payload["page_count"]])
-            entry[0] += 1
-    return sorted(doc for doc, (pages, count) in stored.items() if pages < count)

@@ -7,23 +7,18 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
+from . import settings
 from .documents.render import MAX_DPI, MIN_DPI, RENDERERS
-from .encoders import DEFAULT_ENCODER
 from .errors import ColretrieveError
-from .index import (
-    DEFAULT_CANDIDATES,
-    DEFAULT_INDEX_DIR,
-    INDEX_ENV,
-    Index,
-    default_index_dir,
-)
-from .location import DIRECTORY_STORES, Location
-from .queries import searchable
-from .scoring.quantization import FORMATS
+from .index import Index
+from .search import searchable
+from .settings import DEFAULT_INDEX_DIR, INDEX_ENV, default_index_dir
 from .storage.qdrant import QdrantOptions
+from .vectors.forms import FORMATS
 
 INDEX_HELP = (f"Index directory, or http://HOST:6333/COLLECTION on a Qdrant server or cluster "
               f"[default: ${INDEX_ENV} or ./{DEFAULT_INDEX_DIR}].")
@@ -43,7 +38,7 @@ def _target(target: str | None) -> str:
 def layout_options(command):
     """How a new index's pages are stored: for `ingest` into a new index and `migrate`."""
     for option in reversed([
-        click.option("--store", type=click.Choice(DIRECTORY_STORES), default="edge", show_default=True,
+        click.option("--store", type=click.Choice(settings.DIRECTORY_STORES), default=settings.STORE, show_default=True,
                      help="For a new directory index: embedded qdrant-edge, or qdrant-client's local mode."),
         click.option("--on-disk/--in-ram", default=True, show_default=True,
                      help="Qdrant collection: multi-vectors in memory-mapped files or all in RAM."),
@@ -84,7 +79,7 @@ def _shown(path: str) -> str:
 class _Group(click.Group):
     """Turn colretrieve's own errors into one line on stderr and exit status 2."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except ColretrieveError as exc:
@@ -109,7 +104,7 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @index_option
-@click.option("--encoder", default=DEFAULT_ENCODER, show_default=True, metavar="NAME",
+@click.option("--encoder", default=settings.ENCODER, show_default=True, metavar="NAME",
               help="Page encoder, for a new index: 'text' (offline default) or a ColPali/ColQwen2/ColModernVBert "
                    "hub id or model folder.")
 @click.option("--prefilter", default=None, metavar="NAME",
@@ -117,15 +112,15 @@ def main() -> None:
                    "one), 'pooled' (mean of the page's vectors; default otherwise) or a CLIP/SigLIP hub id or folder.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="ColQwen2: largest page image in pixels before scaling down, for a new index (fewer: less memory).")
-@click.option("--dpi", type=click.IntRange(MIN_DPI, MAX_DPI), default=144, show_default=True,
+@click.option("--dpi", type=click.IntRange(MIN_DPI, MAX_DPI), default=settings.DPI, show_default=True,
               help="Render resolution, for a new index.")
-@click.option("--renderer", type=click.Choice(RENDERERS), default="pdfium", show_default=True,
+@click.option("--renderer", type=click.Choice(RENDERERS), default=settings.RENDERER, show_default=True,
               help="Rasteriser, for a new index.")
-@click.option("--ocr", type=click.Choice(["tesseract", "rapidocr", "none"]), default="tesseract",
+@click.option("--ocr", type=click.Choice(settings.OCR_ENGINES), default=settings.OCR,
               show_default=True, help="OCR for pages without a text layer, for a new index.")
-@click.option("--pool-factor", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--pool-factor", type=click.IntRange(min=1), default=settings.POOL_FACTOR, show_default=True,
               help="Token pooling, for a new index: keep about 1/N of each page's vectors (2: half the storage).")
-@click.option("--vectors", "vector_format", type=click.Choice(FORMATS), default="float16", show_default=True,
+@click.option("--vectors", "vector_format", type=click.Choice(FORMATS), default=settings.VECTORS, show_default=True,
               help="Stored form MaxSim reads, for a new index; int8 and binary rescore the best pages from float16.")
 @click.option("--images", is_flag=True,
               help="Also take image files in folders (PNG, JPEG, TIFF, WebP, BMP, GIF) as pages, read by OCR.")
@@ -146,19 +141,11 @@ def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str
 
     Unchanged files are skipped and an interrupted run resumes. Exit status 1 if any file failed.
     """
-    where = _target(target)
-    if Location.parse(where, grpc).exists():
-        idx = Index.open(where, device=device, grpc=grpc)
-        if encoder != idx.config.encoder:
-            idx.close()
-            _fail(f"index {where} uses encoder {idx.config.encoder!r}, not {encoder!r}")
-    else:
-        options = {"max_pixels": max_pixels} if max_pixels else {}
-        idx = Index.create(where, encoder, dpi=dpi, renderer=renderer, ocr=ocr, prefilter=prefilter,
-                           pool_factor=pool_factor, vectors=vector_format, store=store, grpc=grpc,
-                           qdrant=_layout(on_disk, quantization, shards, replicas, write_consistency),
-                           device=device, **options)
-    with idx:
+    options: dict[str, Any] = {"max_pixels": max_pixels} if max_pixels else {}
+    with Index.open_or_create(_target(target), encoder, device=device, grpc=grpc, dpi=dpi, renderer=renderer,
+                              ocr=ocr, prefilter=prefilter, pool_factor=pool_factor, vectors=vector_format,
+                              store=store, qdrant=_layout(on_disk, quantization, shards, replicas, write_consistency),
+                              **options) as idx:
         report = idx.ingest(paths, images=images, progress=not quiet and not as_json, batch_size=batch_size,
                             echo=lambda line: click.echo(line, err=True))
     if as_json:
@@ -176,9 +163,9 @@ def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str
 @main.command()
 @click.argument("text")
 @index_option
-@click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Pages to return.")
+@click.option("-k", "k", type=click.IntRange(min=1), default=settings.K, show_default=True, help="Pages to return.")
 @click.option("--exact", is_flag=True, help="Score every page, not only the prefilter's candidates.")
-@click.option("--candidates", type=click.IntRange(min=1), default=DEFAULT_CANDIDATES, show_default=True,
+@click.option("--candidates", type=click.IntRange(min=1), default=settings.CANDIDATES, show_default=True,
               help="Pages the prefilter passes to MaxSim.")
 @click.option("--file", "file_name", default=None, help="Only pages of PDFs with this file name.")
 @click.option("--maps", "maps_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -329,8 +316,7 @@ def benchmark(dataset: Path, retriever: str, index_dir: Path | None, exact: bool
     from .evaluation.runner import run_benchmark
 
     directory = index_dir or default_index_dir()
-    if not Location.parse(directory).exists():  # made (and marked as ours) before its corpus/ is written into it
-        Index.create(directory).close()
+    Index.open_or_create(directory).close()  # made (and marked as ours) before its corpus/ is written into it
     data = load_dataset(dataset, corpus_dir=directory / "corpus")
     results = run_benchmark(data, directory, retriever, exact=exact, progress=True)
     if out:

@@ -1,5 +1,9 @@
 """Errors users see: one line each, saying what went wrong and with what."""
 
+from __future__ import annotations
+
+import os
+
 
 class ColretrieveError(Exception):
     """Base class; the CLI prints these as one line without a traceback."""
@@ -8,7 +12,7 @@ class ColretrieveError(Exception):
 class BadDocumentError(ColretrieveError):
     """A file that cannot be ingested; the message is the reason, the path travels with it."""
 
-    def __init__(self, path: object, reason: str) -> None:
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason

@@ -22,16 +22,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config import CONFIG_FILE, IndexConfig
+from .catalog import INDEXES
 from .errors import ColretrieveError, IndexConfigError, IndexCorruptError
 from .files import publish_json, read_json
 from .lock import IndexLock
-from .storage.base import Store
+from .settings import CONFIG_FILE, DIRECTORY_STORES, IndexConfig
+from .storage import Store
 from .storage.edge import METADATA_FILE, SHARD_DIR, EdgeStore
 from .storage.qdrant import META_KEY, QdrantOptions, QdrantStore, connect
 
-#: Stores a directory index can use: the embedded engine, or qdrant-client's local mode.
-DIRECTORY_STORES = ("edge", "qdrant")
 STORE_DIR = "store"
 #: Written first into every directory colretrieve makes an index in: what it may clean up.
 MARKER = ".colretrieve-index"
@@ -47,7 +46,7 @@ class Location:
     grpc: bool = False
 
     @classmethod
-    def parse(cls, target: str | Path, grpc: bool = False) -> "Location":
+    def parse(cls, target: str | Path, grpc: bool = False) -> Location:
         text = str(target)
         if not text.startswith(("http://", "https://")):
             return cls(directory=Path(target))
@@ -119,13 +118,25 @@ class Location:
             raise IndexCorruptError(f"{directory / CONFIG_FILE} is missing but {directory / STORE_DIR} holds an "
                                     f"index; run {self.repair} to rebuild it")
 
+    @property
+    def _directory(self) -> Path:
+        """The index directory, of a location that is one (not a server)."""
+        assert self.directory is not None, f"{self} is on a server, not in a directory"
+        return self.directory
+
+    @property
+    def _server(self) -> tuple[str, str]:
+        """(server URL, collection), of a location on a server."""
+        assert self.server is not None and self.collection is not None, f"{self} is not on a server"
+        return self.server, self.collection
+
     def _mark(self) -> None:
-        publish_json(self.directory / MARKER, {"created_by": "colretrieve", "at": time.time()})  # type: ignore[operator]
+        publish_json(self._directory / MARKER, {"created_by": "colretrieve", "at": time.time()})
 
     def _saved_config(self) -> dict[str, Any] | None:
         """The copy of the config a directory's store keeps, None if it has none (a store that a
         create left half-made, or one made before copies were kept)."""
-        store = self.directory / STORE_DIR  # type: ignore[operator]
+        store = self._directory / STORE_DIR
         if (store / SHARD_DIR).is_dir():
             return read_json(store / METADATA_FILE, self.repair) or None
         if not (store / "meta.json").is_file():  # qdrant-client's local mode keeps its collections there
@@ -156,11 +167,13 @@ class Location:
         for another schema than the config's is an error; a store opened not `writable` refuses
         writes (and can be read even where its disk is full); `verify` False opens a writable store
         that needs repairing."""
+        store: Store
         if self.directory is None:
-            store = QdrantStore.open(connect(self.server, grpc=self.grpc), self.collection)  # type: ignore[arg-type]
+            server, collection = self._server
+            store = QdrantStore.open(connect(server, grpc=self.grpc), collection)
             return IndexConfig.from_dict(store.metadata, str(self)), store, None
         config = self._config()
-        lock = self._lock()
+        lock = self._hold(self.directory)
         try:
             if writable and not (self.directory / MARKER).exists():  # an index made before markers
                 self._mark()
@@ -170,7 +183,7 @@ class Location:
             else:
                 store = QdrantStore.open(connect(str(self.directory / STORE_DIR)), config.collection, config.schema)
         except BaseException:
-            lock.release()  # type: ignore[union-attr]
+            lock.release()
             raise
         return config, store, lock
 
@@ -193,9 +206,14 @@ class Location:
         A server orders concurrent writers itself, so there is nothing to hold."""
         if self.directory is None:
             return None
+        return self._hold(self.directory, create)
+
+    @staticmethod
+    def _hold(directory: Path, create: bool = False) -> IndexLock:
+        """`directory` held for this process (made first if `create`)."""
         if create:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        held = IndexLock(self.directory)
+            directory.mkdir(parents=True, exist_ok=True)
+        held = IndexLock(directory)
         held.acquire()
         return held
 
@@ -203,18 +221,19 @@ class Location:
         """True if an index is already here (for a server: the collection exists)."""
         if self.directory is not None:
             return (self.directory / CONFIG_FILE).exists()
-        client = connect(self.server, grpc=self.grpc)  # type: ignore[arg-type]
+        server, collection = self._server
+        client = connect(server, grpc=self.grpc)
         try:
-            return client.collection_exists(self.collection)  # type: ignore[arg-type]
+            return client.collection_exists(collection)
         finally:
             client.close()
 
     def _create_store(self, config: IndexConfig, options: QdrantOptions | None) -> Store:
         if self.directory is None:
-            client = connect(self.server, grpc=self.grpc)  # type: ignore[arg-type]
-            return QdrantStore.create(client, self.collection, config.schema, options,  # type: ignore[arg-type]
-                                      metadata=asdict(config))
+            server, collection = self._server
+            return QdrantStore.create(connect(server, grpc=self.grpc), collection, config.schema, options,
+                                      metadata=asdict(config), indexes=INDEXES)
         if config.store == "edge":
-            return EdgeStore.create(self.directory / STORE_DIR, config.schema, config.vectors, asdict(config))
+            return EdgeStore.create(self.directory / STORE_DIR, config.schema, config.vectors, asdict(config), INDEXES)
         return QdrantStore.create(connect(str(self.directory / STORE_DIR)), config.collection, config.schema,
-                                  options, metadata=asdict(config))
+                                  options, metadata=asdict(config), indexes=INDEXES)

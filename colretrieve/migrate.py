@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import IndexConfig
+from . import catalog
 from .errors import ColretrieveError, IndexConfigError
-from .index import Index
 from .location import Location
+from .lock import IndexLock
 from .scoring.pooling import pool_tokens
-from .storage.base import COMPLETE, PARTIAL, Store
+from .settings import STORE, IndexConfig
+from .storage import Store
 from .storage.qdrant import QdrantOptions
 
 #: Settings that decide what the stored vectors mean; the target must agree on all of them.
@@ -37,7 +38,7 @@ class MigrateReport:
     seconds: float = 0.0
 
 
-def migrate(source: str | Path, target: str | Path, *, store: str = "edge", qdrant: QdrantOptions | None = None,
+def migrate(source: str | Path, target: str | Path, *, store: str = STORE, qdrant: QdrantOptions | None = None,
             pool_factor: int | None = None, vectors: str | None = None, grpc: bool = False, batch: int = 32,
             progress: bool = False) -> MigrateReport:
     """Copy the index at `source` to `target` (a directory, holding its pages in `store`, or a
@@ -46,22 +47,32 @@ def migrate(source: str | Path, target: str | Path, *, store: str = "edge", qdra
     store), both for a new target, as `Index.create` takes them."""
     report = MigrateReport()
     started = time.perf_counter()
-    with Index.open(source, grpc=grpc) as src:
+    config, src, src_lock = Location.parse(source, grpc).open()
+    try:
         location = Location.parse(target, grpc)
-        pool = pool_factor or src.config.pool_factor
-        if pool != src.config.pool_factor and src.config.pool_factor != 1:
-            raise ColretrieveError(f"{source} is pooled by {src.config.pool_factor} already; pool from an "
+        pool = pool_factor or config.pool_factor
+        if pool != config.pool_factor and config.pool_factor != 1:
+            raise ColretrieveError(f"{source} is pooled by {config.pool_factor} already; pool from an "
                                    "unpooled index")
-        wanted = dataclasses.replace(src.config, pool_factor=pool)
-        if location.exists():
-            dst = Index.open(target, grpc=grpc)
-        else:  # the source's settings; no model is loaded
-            dst = Index(location, *location.create(store, vectors, lambda: wanted, qdrant))
-        with dst:
-            _check_compatible(wanted, dst.config, location)
-            report = _copy(src.store, dst.store, batch, progress, report, pool if pool != src.config.pool_factor else 1)
+        wanted = dataclasses.replace(config, pool_factor=pool)
+        # a new target takes the source's settings; no model is loaded
+        made, dst, dst_lock = location.open() if location.exists() else location.create(store, vectors,
+                                                                                          lambda: wanted, qdrant)
+        try:
+            _check_compatible(wanted, made, location)
+            report = _copy(src, dst, batch, progress, report, pool if pool != config.pool_factor else 1)
+        finally:
+            _close(dst, dst_lock)
+    finally:
+        _close(src, src_lock)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _close(store: Store, lock: IndexLock | None) -> None:
+    store.close()
+    if lock:
+        lock.release()
 
 
 def _check_compatible(src: IndexConfig, dst: IndexConfig, location: Location) -> None:
@@ -75,7 +86,7 @@ def _check_compatible(src: IndexConfig, dst: IndexConfig, location: Location) ->
 def _copy(src: Store, dst: Store, batch: int, progress: bool, report: MigrateReport, pool: int) -> MigrateReport:
     from tqdm.auto import tqdm
 
-    have = {pid for chunk in dst.scan(batch=1024) for pid, _, _ in chunk}
+    have = {page.id for chunk in dst.scan(batch=1024) for page in chunk}
     complete: set[str] = set()
     with tqdm(total=src.count(), unit="page", desc="migrate", disable=not progress, dynamic_ncols=True) as bar:
         for points in src.export(batch):
@@ -85,17 +96,16 @@ def _copy(src: Store, dst: Store, batch: int, progress: bool, report: MigrateRep
                                                    np.asarray(point.payload["cells"]), pool)
                 point.payload["cells"] = cells.tolist()
             for point in points:
-                if point.payload.get("state") == COMPLETE:
+                if point.payload.get("state") == catalog.COMPLETE:
                     complete.add(point.payload["doc_id"])
-                point.payload["state"] = PARTIAL
+                point.payload["state"] = catalog.PARTIAL
             if fresh:
                 dst.upsert(fresh)
             report.pages += len(fresh)
             report.skipped += len(points) - len(fresh)
             bar.update(len(points))
     done = sorted(complete)
-    for start in range(0, len(done), 256):  # the completion marks, written last
-        dst.set_payload({"doc_id": done[start : start + 256]}, {"state": COMPLETE})
+    catalog.mark(dst, done, catalog.COMPLETE)  # the completion marks, written last
     dst.flush()
     report.documents = len(done)
     return report

@@ -1,4 +1,6 @@
-"""Shared fixtures: the shipped sample PDFs, the real MiniLM encoder, and an index built once."""
+"""Shared fixtures: the shipped sample PDFs, the real MiniLM encoder and a tiny ColPali, each
+loaded once per session (tests pass them to `Index.create`/`Index.open` as `model=`), and an
+index built once."""
 
 from __future__ import annotations
 
@@ -38,14 +40,32 @@ def text_encoder():
 def built_index(tmp_path_factory: pytest.TempPathFactory, text_encoder) -> Path:
     """An index of the five sample PDFs; tests that change it take a copy (`index_copy`)."""
     from colretrieve import Index
-    from colretrieve.index import IndexConfig
+    from colretrieve.settings import IndexConfig
 
     directory = tmp_path_factory.mktemp("built") / "index"
-    with Index.create(directory) as index:
+    with Index.create(directory, model=text_encoder) as index:
         report = index.ingest([SAMPLES])
     assert report.failed == [] and report.pages == 23
     assert IndexConfig.load(directory).encoder_id == text_encoder.name
     return directory
+
+
+@pytest.fixture(scope="session")
+def before(built_index: Path, text_encoder):
+    """The pages and top-5s of `built_index` (tests.helpers.snapshot), which fault cases compare against."""
+    from tests.helpers import snapshot
+
+    return snapshot(built_index, text_encoder)
+
+
+@pytest.fixture(scope="session")
+def edge_top(built_index: Path, text_encoder) -> list[list[tuple[str, int]]]:
+    """The top-5 (file, page) of each of tests.helpers.QUESTIONS on `built_index`."""
+    from colretrieve import Index
+    from tests.helpers import _top
+
+    with Index.open(built_index, model=text_encoder) as index:
+        return _top(index)
 
 
 @pytest.fixture
@@ -109,3 +129,11 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {name: build(root / name) for name, build in
             (("colpali", tiny.colpali), ("colqwen2", tiny.colqwen2), ("colmodernvbert", tiny.colmodernvbert),
              ("clip", tiny.clip), ("siglip", tiny.siglip))}
+
+
+@pytest.fixture(scope="session")
+def tiny_colpali(tiny_models: dict[str, Path]):
+    """The tiny ColPali of `tiny_models`, loaded once on the CPU."""
+    from colretrieve.encoders import load_encoder
+
+    return load_encoder(str(tiny_models["colpali"]), device="cpu")

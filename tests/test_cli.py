@@ -8,17 +8,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from colretrieve import Index
 from colretrieve.documents import content_hash
 from colretrieve.scoring import cpu_kernel
 from colretrieve.storage.edge import PANEL_FILE
+from tests.helpers import cli
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "colretrieve", *args], capture_output=True, text=True,
-                          timeout=600, cwd=cwd)
-
-
+@pytest.mark.slow
 def test_bad_files_are_named_and_the_rest_is_ingested(bad_pdfs: Path, tmp_path: Path) -> None:
     index = tmp_path / "index"
     run = cli("ingest", str(bad_pdfs), "--index", str(index))
@@ -26,7 +25,8 @@ def test_bad_files_are_named_and_the_rest_is_ingested(bad_pdfs: Path, tmp_path: 
     lines = [line for line in run.stderr.splitlines() if line.startswith("skipped")]
     assert sorted(lines) == sorted([
         f"skipped {bad_pdfs / 'locked.pdf'}: password-protected",
-        f"skipped {bad_pdfs / 'truncated.pdf'}: damaged or truncated PDF (Failed to load document (PDFium: Data format error))",
+        f"skipped {bad_pdfs / 'truncated.pdf'}: damaged or truncated PDF "
+        "(Failed to load document (PDFium: Data format error))",
         f"skipped {bad_pdfs / 'x.pdf'}: empty file",
         f"skipped {bad_pdfs / 'y.pdf'}: not a PDF (starts with 'hello, I am a te')",
     ])
@@ -60,6 +60,7 @@ def test_bad_files_are_named_and_the_rest_is_ingested(bad_pdfs: Path, tmp_path: 
     assert missing.returncode == 2 and missing.stderr.startswith("error:") and "no such document" in missing.stderr
 
 
+@pytest.mark.slow
 def test_kill_9_mid_ingest_then_rerun_stores_every_page_once(samples: Path, tmp_path: Path) -> None:
     index = tmp_path / "index"
     proc = subprocess.Popen([sys.executable, "-m", "colretrieve", "ingest", str(samples), "--index", str(index),
@@ -78,8 +79,8 @@ def test_kill_9_mid_ingest_then_rerun_stores_every_page_once(samples: Path, tmp_
     assert 0 < report["pages"] < 23  # it resumed: pages stored before the kill were kept
 
     with Index.open(index) as opened:
-        pages = [(p["doc_id"], p["page"]) for batch in opened._store.scan(fields=("doc_id", "page"))
-                 for _, p, _ in batch]
+        pages = [(p.payload["doc_id"], p.payload["page"]) for batch in opened.store.scan(fields=("doc_id", "page"))
+                 for p in batch]
         stats = opened.stats()
     assert len(pages) == len(set(pages)) == 23
     assert (stats["documents"], stats["pages"], stats["incomplete_documents"]) == (5, 23, 0)

@@ -1,7 +1,9 @@
 """The fault suite: bad input, bad disks and bad indexes, one case each, through the real CLI.
 
 Every case asserts the exit code, the one line the user reads, and that every page stored
-before is still there with the same top-5 for a fixed set of queries.
+before is still there with the same top-5 for a fixed set of queries. The cases of the index
+directory itself (never delete what colretrieve did not create; section 1) are in
+tests/test_location.py; the helpers are tests/helpers.py.
 """
 
 from __future__ import annotations
@@ -20,90 +22,18 @@ import pytest
 from colretrieve import Index
 from colretrieve.documents import content_hash
 from colretrieve.errors import DiskFullError
-from colretrieve.location import MARKER
 from colretrieve.storage import vectorfile
 from colretrieve.storage.edge import PANEL_FILE, SCHEMA_FILE, SHARD_DIR
-
-QUERIES = ("arrests by sex and age", "principal components variances", "application for review of discharge")
-CENSUS = "tabula__census_table_12s0324.pdf"
-
-
-def cli(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "colretrieve", *args], capture_output=True, text=True,
-                          timeout=timeout, **kwargs)
-
-
-def one_line(run: subprocess.CompletedProcess) -> str:
-    """The run's only line on stderr (a traceback or a library's chatter would be more)."""
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1, run.stderr
-    return lines[0]
-
-
-def snapshot(directory: Path, encoder) -> tuple[set[tuple[str, int]], list[list[tuple[str, int]]]]:
-    """The complete pages of the index, and the top-5 (doc, page) of each of QUERIES."""
-    with Index.open(directory, read_only=True) as index:
-        index._encoder = encoder
-        pages = {(p["doc_id"], p["page"]) for _, p in index.pages(("doc_id", "page"))}
-        tops = [[(h.doc_id, h.page) for h in index.search(q)] for q in QUERIES]
-    return pages, tops
-
-
-@pytest.fixture(scope="module")
-def before(built_index: Path, text_encoder):
-    return snapshot(built_index, text_encoder)
+from tests.helpers import CENSUS, cli, one_line, snapshot
 
 
 def vector_file(index: Path) -> Path:
     return index / "store" / PANEL_FILE
 
 
-# ---- 1. never delete what colretrieve did not create ----------------------------------
-
-def test_a_folder_of_the_users_is_refused_and_left_as_it_was(samples: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "mine"
-    (folder / "store").mkdir(parents=True)
-    (folder / "store" / "thesis.tex").write_text("years of work")
-    run = cli("ingest", str(samples / CENSUS), "--index", str(folder))
-    assert run.returncode == 2
-    assert "holds files and is not a colretrieve index" in one_line(run)
-    assert (folder / "store" / "thesis.tex").read_text() == "years of work"
-    assert sorted(p.name for p in folder.rglob("*")) == ["store", "thesis.tex"]
-
-
-def test_a_regular_file_as_index_is_refused(samples: Path, tmp_path: Path) -> None:
-    target = tmp_path / "notes.txt"
-    target.write_text("mine")
-    run = cli("ingest", str(samples / CENSUS), "--index", str(target))
-    assert run.returncode == 2 and "is a file, not an index directory" in one_line(run)
-    assert target.read_text() == "mine"
-
-
-def test_a_lost_index_json_is_rebuilt_from_the_store_not_started_over(index_copy: Path, samples: Path, before,
-                                                                       text_encoder) -> None:
-    (index_copy / "index.json").unlink()
-    run = cli("ingest", str(samples / CENSUS), "--index", str(index_copy))
-    assert run.returncode == 2
-    assert one_line(run).endswith(f"holds an index; run colretrieve check --repair --index {index_copy} to rebuild it")
-    query = cli("query", "arrests", "--index", str(index_copy))
-    assert query.returncode == 2 and "index.json is missing; run colretrieve check --repair" in one_line(query)
-    repair = cli("check", "--repair", "--index", str(index_copy))
-    assert repair.returncode == 0, repair.stderr
-    assert "rebuilt" in repair.stdout and (index_copy / MARKER).exists()
-    assert snapshot(index_copy, text_encoder) == before
-
-
-def test_a_half_made_index_of_ours_is_cleaned_and_made(samples: Path, tmp_path: Path) -> None:
-    index = tmp_path / "index"
-    (index / "store" / SHARD_DIR).mkdir(parents=True)  # what a create killed before its config leaves
-    (index / MARKER).write_text("{}")
-    run = cli("ingest", str(samples / CENSUS), "--index", str(index), "--quiet")
-    assert run.returncode == 0, run.stderr
-    assert "ingested 1 documents, 1 pages" in run.stderr
-
-
 # ---- 2. integrity: lengths on open, checksums on a deep check ------------------------------
 
+@pytest.mark.slow
 def test_a_truncated_vector_file_is_named_and_repaired(index_copy: Path, samples: Path, before, text_encoder) -> None:
     file = vector_file(index_copy)
     os.truncate(file, file.stat().st_size // 2)
@@ -126,6 +56,7 @@ def test_a_truncated_vector_file_is_named_and_repaired(index_copy: Path, samples
     assert snapshot(index_copy, text_encoder) == before
 
 
+@pytest.mark.slow
 def test_random_bytes_over_the_vectors_are_found_by_a_deep_check(index_copy: Path, samples: Path, before,
                                                                   text_encoder) -> None:
     file = vector_file(index_copy)
@@ -143,6 +74,7 @@ def test_random_bytes_over_the_vectors_are_found_by_a_deep_check(index_copy: Pat
 
 # ---- 3. write failures -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_write_error_mid_ingest_loses_nothing_and_the_rerun_finishes(samples: Path, tmp_path: Path,
                                                                         built_index: Path, text_encoder,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,14 +89,13 @@ def test_a_write_error_mid_ingest_loses_nothing_and_the_rerun_finishes(samples: 
 
     index = tmp_path / "index"
     monkeypatch.setattr(vectorfile.os, "pwrite", failing)
-    with Index.create(index) as created:
+    with Index.create(index, model=text_encoder) as created:
         with pytest.raises(DiskFullError, match="No space left on device; the pages stored before are kept"):
             created.ingest([samples])
         stored = created.stats()["pages"]
     monkeypatch.setattr(vectorfile.os, "pwrite", real)
     assert vector_file(index).stat().st_size % (2 * 384 * 32) == 0  # the torn page was cut back
-    with Index.open(index) as opened:
-        opened._encoder = text_encoder
+    with Index.open(index, model=text_encoder) as opened:
         report = opened.ingest([samples])
     assert report.failed == [] and report.pages + stored <= 23
     assert snapshot(index, text_encoder) == snapshot(built_index, text_encoder)
@@ -183,6 +114,7 @@ def small_disk(tmp_path: Path):
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_ingest_and_reads_go_on(small_disk: Path, samples: Path, tmp_path: Path,
                                                        built_index: Path, text_encoder) -> None:
     index = small_disk / "index"
@@ -217,6 +149,7 @@ def peak_rss(*args: str) -> tuple[int, str]:
     return usage.ru_maxrss * 1024, stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("user_unit", [None, 2.0])
 def test_a_huge_blank_page_renders_within_the_pixel_cap(tmp_path: Path, user_unit: float | None) -> None:
     import pikepdf
@@ -261,7 +194,9 @@ def test_a_fifo_and_a_device_are_not_regular_files(samples: Path, tmp_path: Path
     assert "ingested 1 documents" in run.stderr
 
 
-def test_linked_folders_are_followed_once_and_odd_names_are_shown_escaped(samples: Path, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_linked_folders_are_followed_once_and_odd_names_are_shown_escaped(samples: Path, tmp_path: Path,
+                                                                          text_encoder) -> None:
     docs = tmp_path / "docs"
     (docs / "sub").mkdir(parents=True)
     odd = os.fsdecode(b"caf\xe9.pdf")
@@ -277,7 +212,7 @@ def test_linked_folders_are_followed_once_and_odd_names_are_shown_escaped(sample
     query = cli("query", "arrests by sex and age", "--index", str(index), "-k", "1", "--json")
     hit = json.loads(query.stdout)
     assert hit["path"].endswith("sub/caf\\xe9.pdf") and hit["page"] == 1
-    with Index.open(index, read_only=True) as opened:
+    with Index.open(index, read_only=True, model=text_encoder) as opened:
         (found,) = opened.search("arrests by sex and age", k=1)
         assert found.image().size[0] > 100  # the real name still opens the file
 
@@ -299,8 +234,7 @@ def test_an_unreadable_folder_is_reported(samples: Path, tmp_path: Path, text_en
         monkeypatch.setattr(os, "scandir", refusing)
     lines: list[str] = []
     try:
-        with Index.create(tmp_path / "index") as index:
-            index._encoder = text_encoder
+        with Index.create(tmp_path / "index", model=text_encoder) as index:
             report = index.ingest([docs], echo=lines.append)
     finally:
         os.chmod(docs / "locked", 0o755)
@@ -318,11 +252,11 @@ def test_a_pdf_without_pages_says_so(tmp_path: Path) -> None:
 
 def test_a_file_rewritten_between_planning_and_reading_fails(samples: Path, tmp_path: Path, text_encoder,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from colretrieve import index as index_module
+    from colretrieve import ingest as ingest_module
 
     target = tmp_path / "report.pdf"
     shutil.copy(samples / "pikepdf__dd_form_293.pdf", target)  # 4 pages
-    real, opened = index_module.open_document, []
+    real, opened = ingest_module.open_document, []
 
     def rewritten_after_planning(path: Path, *args, **kwargs):
         opened.append(path)
@@ -330,16 +264,14 @@ def test_a_file_rewritten_between_planning_and_reading_fails(samples: Path, tmp_
             shutil.copy(samples / CENSUS, target)  # 1 page
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(index_module, "open_document", rewritten_after_planning)
-    with Index.create(tmp_path / "index") as index:
-        index._encoder = text_encoder
+    monkeypatch.setattr(ingest_module, "open_document", rewritten_after_planning)
+    with Index.create(tmp_path / "index", model=text_encoder) as index:
         report = index.ingest([target])
         assert [(p, r) for p, r in report.failed] == [(target, "changed while it was read; run the ingest again "
                                                                "once it is written")]
-        assert index.stats()["pages"] == 0 and index._store.count() == 0
-    monkeypatch.setattr(index_module, "open_document", real)
-    with Index.open(tmp_path / "index") as index:
-        index._encoder = text_encoder
+        assert index.stats()["pages"] == 0 and index.store.count() == 0
+    monkeypatch.setattr(ingest_module, "open_document", real)
+    with Index.open(tmp_path / "index", model=text_encoder) as index:
         assert index.ingest([target]).documents == 1
         assert index.documents()[0]["doc_id"] == content_hash(target)
 
@@ -375,8 +307,7 @@ def test_a_garbled_index_file_is_one_line_and_nothing_is_written(index_copy: Pat
 def test_a_query_without_letters_or_digits_is_a_usage_error(built_index: Path, text: str, text_encoder) -> None:
     run = cli("query", text, "--index", str(built_index))
     assert run.returncode == 2 and "has no letter or digit to search for" in one_line(run)
-    with Index.open(built_index, read_only=True) as index:
-        index._encoder = text_encoder
+    with Index.open(built_index, read_only=True, model=text_encoder) as index:
         assert index.search(text) == []
 
 

@@ -1,15 +1,13 @@
-"""Index end to end on the sample PDFs: real PDFs, real qdrant-edge, real MiniLM, real OCR."""
+"""Index end to end on the sample PDFs: real PDFs, real qdrant-edge, real MiniLM, real OCR.
 
-import os
-import subprocess
-import sys
+The lock is tests/test_lock.py; refused and repaired index directories are tests/test_location.py."""
+
 from pathlib import Path
 
 import pytest
 
 from colretrieve import ColretrieveError, Index
 from colretrieve.documents import PdfReader, content_hash
-from colretrieve.errors import IndexConfigError
 
 
 @pytest.mark.parametrize(("question", "file", "page"), [
@@ -17,8 +15,8 @@ from colretrieve.errors import IndexConfigError
     ("barplot showing the variances of the principal components", "hsaur3__pca.pdf", 8),
     ("why should the review board grant the requested change of discharge", "pikepdf__dd_form_293.pdf", 2),
 ])
-def test_search_finds_the_answer_page(built_index: Path, question: str, file: str, page: int) -> None:
-    with Index.open(built_index) as index:
+def test_search_finds_the_answer_page(built_index: Path, question: str, file: str, page: int, text_encoder) -> None:
+    with Index.open(built_index, model=text_encoder) as index:
         hits = index.search(question, k=3)
     assert [h.rank for h in hits] == [1, 2, 3]
     assert hits[0].score >= hits[1].score >= hits[2].score
@@ -26,30 +24,31 @@ def test_search_finds_the_answer_page(built_index: Path, question: str, file: st
     assert hits[0].text and hits[0].page_count >= page
 
 
-def test_scanned_brochure_is_found_through_ocr(built_index: Path) -> None:
-    with Index.open(built_index) as index:
+def test_scanned_brochure_is_found_through_ocr(built_index: Path, text_encoder) -> None:
+    with Index.open(built_index, model=text_encoder) as index:
         docs = {Path(d["path"]).name: d for d in index.documents()}
-        hits = index.search("loudspeakers and turntable from Linn", k=1, filter={"file": "ocrmypdf__linn_brochure_scan.pdf"})
+        hits = index.search("loudspeakers and turntable from Linn", k=1,
+                            filter={"file": "ocrmypdf__linn_brochure_scan.pdf"})
     assert docs["ocrmypdf__linn_brochure_scan.pdf"]["vectors"] > 50  # OCR found words on the scan
     assert hits[0].page == 1 and "linn" in hits[0].text.lower()
 
 
-def test_exact_search_agrees_with_two_stage_on_a_small_index(built_index: Path) -> None:
-    with Index.open(built_index) as index:
+def test_exact_search_agrees_with_two_stage_on_a_small_index(built_index: Path, text_encoder) -> None:
+    with Index.open(built_index, model=text_encoder) as index:
         fast = index.search("principal components of the heptathlon results", k=5)
         exact = index.search("principal components of the heptathlon results", k=5, exact=True)
     assert [(h.path, h.page) for h in fast] == [(h.path, h.page) for h in exact]  # 23 pages < candidates
     assert [h.score for h in fast] == pytest.approx([h.score for h in exact], abs=1e-5)
 
 
-def test_filter_restricts_results(built_index: Path) -> None:
-    with Index.open(built_index) as index:
+def test_filter_restricts_results(built_index: Path, text_encoder) -> None:
+    with Index.open(built_index, model=text_encoder) as index:
         hits = index.search("table of results", k=10, filter={"file": "revtex__apssamp.pdf"})
     assert len(hits) == 7 and {Path(h.path).name for h in hits} == {"revtex__apssamp.pdf"}
 
 
-def test_hit_image_is_rerendered_from_the_pdf(built_index: Path) -> None:
-    with Index.open(built_index) as index:
+def test_hit_image_is_rerendered_from_the_pdf(built_index: Path, text_encoder) -> None:
+    with Index.open(built_index, model=text_encoder) as index:
         (hit,) = index.search("heptathlon scatterplot matrix", k=1)
     with PdfReader(Path(hit.path), hit.doc_id, dpi=36) as reader:
         expected = reader.page(hit.page).image
@@ -57,8 +56,8 @@ def test_hit_image_is_rerendered_from_the_pdf(built_index: Path) -> None:
     assert image.size == expected.size and image.tobytes() == expected.tobytes()
 
 
-def test_reingest_adds_nothing_and_reports_unchanged(index_copy: Path, samples: Path) -> None:
-    with Index.open(index_copy) as index:
+def test_reingest_adds_nothing_and_reports_unchanged(index_copy: Path, samples: Path, text_encoder) -> None:
+    with Index.open(index_copy, model=text_encoder) as index:
         before = index.stats()
         report = index.ingest([samples])
         after = index.stats()
@@ -67,7 +66,7 @@ def test_reingest_adds_nothing_and_reports_unchanged(index_copy: Path, samples: 
 
 
 def test_edited_file_replaces_its_old_pages_and_a_move_keeps_them(index_copy: Path, tmp_path: Path,
-                                                                   samples: Path) -> None:
+                                                                   samples: Path, text_encoder) -> None:
     import pikepdf
 
     doc = tmp_path / "paper.pdf"
@@ -77,7 +76,7 @@ def test_edited_file_replaces_its_old_pages_and_a_move_keeps_them(index_copy: Pa
             del pdf.pages[pages:]
             pdf.save(doc)
 
-    with Index.open(index_copy) as index:
+    with Index.open(index_copy, model=text_encoder) as index:
         write_version(6)
         assert index.ingest([doc]).pages == 6
         write_version(5)  # edited in place: new content hash, same path
@@ -102,20 +101,3 @@ def test_delete_by_path_and_by_doc_id_prefix(index_copy: Path, samples: Path) ->
         with pytest.raises(ColretrieveError, match="no such document"):
             index.delete("0000000000")
         assert index.stats()["documents"] == 3 and index.stats()["pages"] == 12
-
-
-def test_second_process_gets_a_clear_lock_error(built_index: Path) -> None:
-    with Index.open(built_index):
-        probe = ("from colretrieve import Index\n"
-                 f"try:\n    Index.open({str(built_index)!r})\nexcept Exception as e:\n    print(type(e).__name__, e)")
-        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120).stdout
-    assert out.startswith("IndexLockedError") and f"locked by pid {os.getpid()}" in out
-    with Index.open(built_index):  # released on close: the same process reopens it
-        pass
-
-
-def test_open_and_create_errors(tmp_path: Path, built_index: Path) -> None:
-    with pytest.raises(IndexConfigError, match="not a colretrieve index"):
-        Index.open(tmp_path)
-    with pytest.raises(IndexConfigError, match="already holds an index"):
-        Index.create(built_index)

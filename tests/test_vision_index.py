@@ -1,19 +1,17 @@
-"""An index on a ColPali-family encoder with a CLIP prefilter, end to end, and similarity maps."""
+"""An index on a ColPali-family encoder with a CLIP prefilter, end to end, and similarity maps from
+the CLI (the maps themselves are tests/test_grounding.py)."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from colretrieve import Index
 from colretrieve.errors import IndexConfigError
-from colretrieve.maps import contribution_map, token_maps
-from colretrieve.scoring import maxsim, pack
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +25,7 @@ def vision_index(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[str
     return directory
 
 
-def test_query_and_maps_from_the_cli(vision_index: Path, tmp_path: Path) -> None:
+def test_query_and_maps_from_the_cli(vision_index: Path, tmp_path: Path, tiny_colpali) -> None:
     maps = tmp_path / "maps"
     run = subprocess.run([sys.executable, "-m", "colretrieve", "query", "principal components", "--index",
                           str(vision_index), "-k", "3", "--maps", str(maps), "--maps-per-token", "--json"],
@@ -38,15 +36,15 @@ def test_query_and_maps_from_the_cli(vision_index: Path, tmp_path: Path) -> None
     summed = sorted(p for p in maps.glob("*.png") if "-t" not in p.stem.rsplit("-p", 1)[1])
     assert len(summed) == 3 and len(list(maps.glob("01-*-t*.png"))) > 1
     first = hits[0]
-    with Index.open(vision_index) as index:
+    with Index.open(vision_index, model=tiny_colpali) as index:
         page = next(h for h in index.search("principal components", k=3) if h.rank == 1).image()
         config = index.config
     assert Image.open(summed[0]).size == page.size and summed[0].name.startswith(f"01-{Path(first['path']).stem}")
     assert (config.prefilter_id.startswith("clip:"), config.single_dim, config.scoring) == (True, 24, "maxsim")
 
 
-def test_two_stage_with_the_clip_prefilter_and_exact(vision_index: Path) -> None:
-    with Index.open(vision_index, device="cpu") as index:  # both stages on the CPU kernel
+def test_two_stage_with_the_clip_prefilter_and_exact(vision_index: Path, tiny_colpali) -> None:
+    with Index.open(vision_index, device="cpu", model=tiny_colpali) as index:  # both stages on the CPU kernel
         exact = index.search("census table of arrests", k=23, exact=True)
         narrow = index.search("census table of arrests", k=5, candidates=5)
     assert len(exact) == 23 and len(narrow) == 5
@@ -60,7 +58,7 @@ def test_exact_search_on_the_gpu_matches_the_memory_map(vision_index: Path) -> N
     query's scores from the memory-mapped vectors on the CPU."""
     with Index.open(vision_index, device="cuda") as index:
         exact = index.search("census table of arrests", k=23, exact=True)
-        assert index._resident is not None and index._resident.flat.is_cuda
+        assert index._searcher._resident is not None and index._searcher._resident.flat.is_cuda
         narrow = {(h.path, h.page): h.score for h in index.search("census table of arrests", k=23, candidates=23)}
     assert len(exact) == 23 and {(h.path, h.page) for h in exact} == set(narrow)
     assert all(h.score == pytest.approx(narrow[(h.path, h.page)], rel=2e-3, abs=1e-3) for h in exact)
@@ -77,16 +75,3 @@ def test_colqwen2_with_pooled_prefilter_and_saved_options(tmp_path: Path, tiny_m
     assert len(hits) == 2
     with pytest.raises(IndexConfigError, match="already holds an index"):
         Index.create(tmp_path / "q", str(tiny_models["colqwen2"]))
-
-
-def test_contribution_map_adds_up_to_the_maxsim_score() -> None:
-    rng = np.random.default_rng(0)
-    query = rng.normal(size=(5, 8)).astype(np.float32)
-    vectors = rng.normal(size=(30, 8)).astype(np.float32)
-    cells = rng.integers(0, 12, size=30)
-    flat, offsets = pack([vectors])
-    score = float(maxsim([query], flat, offsets)[0, 0])
-    assert contribution_map(query, vectors, cells, (3, 4)).sum() == pytest.approx(score, abs=1e-4)
-    per_token = token_maps(query, vectors, cells, (3, 4))
-    assert per_token.shape == (5, 3, 4) and per_token.min() >= 0
-    assert per_token.reshape(5, -1).max(axis=1) == pytest.approx(np.clip((query @ vectors.T).max(axis=1), 0, None))

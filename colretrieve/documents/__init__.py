@@ -1,9 +1,9 @@
 """Documents in, pages out: discovery, content hashes, rendering, words with boxes."""
 
+from ..page import Page, Word
 from .discover import CHANGED, FileState, content_hash, discover_documents, file_state, path_text, raw_path
 from .formats import open_document
 from .image import ImageReader
-from .page import Page, Word
 from .pdf import PdfReader
 from .reader import DocumentReader, read_words
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .image import IMAGE_SUFFIXES, ImageReader
+from .ocr import OCR_DPI
 from .pdf import PdfReader
 from .reader import DocumentReader, OcrFunction
 
@@ -14,7 +15,7 @@ def is_image(path: Path) -> bool:
 
 
 def open_document(path: Path, doc_id: str, *, dpi: int, renderer: str = "pdfium",
-                  ocr: OcrFunction | None = None, ocr_dpi: int = 200) -> DocumentReader:
+                  ocr: OcrFunction | None = None, ocr_dpi: int = OCR_DPI) -> DocumentReader:
     """The file's reader; anything not named as an image is read as a PDF, so a stray file
     gets the PDF reader's precise reason ("not a PDF (starts with …)")."""
     if is_image(path):

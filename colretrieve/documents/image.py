@@ -9,7 +9,8 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import BadDocumentError
-from .page import Page, Word
+from ..page import Page, Word
+from .ocr import OCR_DPI
 from .reader import DocumentReader, OcrFunction, describe_start
 from .render import MAX_PIXELS, fitted_size
 
@@ -42,7 +43,7 @@ class ImageReader(DocumentReader):
     """
 
     def __init__(self, path: Path, doc_id: str, *, dpi: int, ocr: OcrFunction | None = None,
-                 ocr_dpi: int = 200) -> None:
+                 ocr_dpi: int = OCR_DPI) -> None:
         super().__init__(path, doc_id, dpi=dpi, ocr=ocr, ocr_dpi=ocr_dpi)
         if path.stat().st_size == 0:
             raise BadDocumentError(path, "empty file")

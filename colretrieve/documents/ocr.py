@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from functools import lru_cache
+from functools import cache
 from typing import Protocol
 
 from PIL import Image
 
-from colretrieve.documents.page import Word
-from colretrieve.errors import ColretrieveError
+from ..errors import ColretrieveError
+from ..page import Word
 
 OCR_DPI = 200
 """Render dpi to hand the engines, measured on the dev scans with benchmarks/bench_ocr.py.
@@ -69,7 +69,7 @@ class OcrEngine(Protocol):
         ...
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_ocr(name: str) -> OcrEngine:
     """Return the OCR engine called `name` ("tesseract" or "rapidocr").
 

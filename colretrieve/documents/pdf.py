@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import pypdfium2 as pdfium
 
 from ..errors import BadDocumentError
-from .page import Page, Word
+from ..page import Page, Word
+from .ocr import OCR_DPI
 from .reader import DocumentReader, OcrFunction, describe_start
 from .render import MAX_PIXELS, fitted_dpi, renderer_for
 from .textlayer import text_layer_words
@@ -49,7 +50,7 @@ class PdfReader(DocumentReader):
     """One opened PDF; `renderer` is "pdfium" or "pdf2image" (the rest: DocumentReader)."""
 
     def __init__(self, path: Path, doc_id: str, *, dpi: int, renderer: str = "pdfium",
-                 ocr: OcrFunction | None = None, ocr_dpi: int = 200) -> None:
+                 ocr: OcrFunction | None = None, ocr_dpi: int = OCR_DPI) -> None:
         super().__init__(path, doc_id, dpi=dpi, ocr=ocr, ocr_dpi=ocr_dpi)
         self.renderer = renderer
         self._pages_out: dict[int, pdfium.PdfPage] = {}  # pages handed out and not yet released
@@ -87,7 +88,7 @@ class PdfReader(DocumentReader):
                 f"{self.dpi}, to stay within {MAX_PIXELS // 10**6} megapixels"),
         )
 
-    def _text_or_image(self, page: Page) -> tuple[list[Word], "Image.Image | None"]:
+    def _text_or_image(self, page: Page) -> tuple[list[Word], Image.Image | None]:
         words = text_layer_words(self._pages_out[page.page_no])
         if sum(ch.isalnum() for w in words for ch in w.text) >= MIN_TEXT_LAYER_CHARS:
             page.words_source = "text-layer"

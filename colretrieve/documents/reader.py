@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..errors import BadDocumentError, ColretrieveError
-from .page import Page, Word
+from ..page import Page, Word
+from .ocr import OCR_DPI
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -34,7 +36,7 @@ class DocumentReader(ABC):
     """
 
     def __init__(self, path: Path, doc_id: str, *, dpi: int, ocr: OcrFunction | None = None,
-                 ocr_dpi: int = 200) -> None:
+                 ocr_dpi: int = OCR_DPI) -> None:
         self.path = path
         self.doc_id = doc_id
         self.dpi = dpi
@@ -42,7 +44,7 @@ class DocumentReader(ABC):
         self._ocr_dpi = ocr_dpi
         self.page_count = 0
 
-    def __enter__(self) -> "DocumentReader":
+    def __enter__(self) -> DocumentReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -57,13 +59,13 @@ class DocumentReader(ABC):
         """Page `page_no` (1-based); a page that cannot be loaded is a BadDocumentError."""
 
     @abstractmethod
-    def _text_or_image(self, page: Page) -> tuple[list[Word], "Image.Image | None"]:
+    def _text_or_image(self, page: Page) -> tuple[list[Word], Image.Image | None]:
         """The page's own words if usable, else the image OCR must read (None without OCR).
 
         Sets `page.words_source`. Called from one thread at a time.
         """
 
-    def pages(self, skip: set[int] = frozenset()) -> Iterator[Page]:  # type: ignore[assignment]
+    def pages(self, skip: AbstractSet[int] = frozenset()) -> Iterator[Page]:
         """Pages in order, leaving out the page numbers in `skip` (already stored)."""
         for page_no in range(1, self.page_count + 1):
             if page_no not in skip:
@@ -73,9 +75,10 @@ class DocumentReader(ABC):
         words, image = self._text_or_image(page)
         return words if image is None else self._recognize(page, image)
 
-    def _recognize(self, page: Page, image: "Image.Image") -> list[Word]:
+    def _recognize(self, page: Page, image: Image.Image) -> list[Word]:
+        assert self._ocr is not None, "_text_or_image hands out an image to read only where OCR is set"
         try:
-            return self._ocr(image)  # type: ignore[misc]
+            return self._ocr(image)
         except ColretrieveError as exc:
             raise BadDocumentError(self.path, f"page {page.page_no} has no text layer and {exc}") from exc
 

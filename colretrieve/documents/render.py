@@ -4,8 +4,9 @@ document, fast); pdf2image drives poppler's pdftoppm for users who want poppler'
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..errors import ColretrieveError
 
@@ -44,11 +45,12 @@ def fitted_dpi(width_pt: float, height_pt: float, dpi: float, max_pixels: int = 
     return dpi if scale == 1.0 else dpi * scale
 
 
-def render_pdfium(page: "pypdfium2.PdfPage", dpi: float) -> "Image.Image":
-    return page.render(scale=fitted_dpi(*page.get_size(), dpi) / 72).to_pil().convert("RGB")
+def render_pdfium(page: pypdfium2.PdfPage, dpi: float) -> Image.Image:
+    width, height = page.get_size()
+    return page.render(scale=fitted_dpi(width, height, dpi) / 72).to_pil().convert("RGB")
 
 
-def render_pdf2image(path: Path, page_no: int, dpi: float, size_pt: tuple[float, float]) -> "Image.Image":
+def render_pdf2image(path: Path, page_no: int, dpi: float, size_pt: tuple[float, float]) -> Image.Image:
     try:
         from pdf2image import convert_from_path
         from pdf2image.exceptions import PDFInfoNotInstalledError
@@ -57,7 +59,8 @@ def render_pdf2image(path: Path, page_no: int, dpi: float, size_pt: tuple[float,
     try:
         # The size in pixels, not only a dpi: poppler scales by /UserUnit, which pdfium ignores.
         scale = fitted_dpi(*size_pt, dpi) / 72
-        images = convert_from_path(str(path), dpi=scale * 72, first_page=page_no, last_page=page_no,
+        # pdf2image annotates dpi as int, but hands it to pdftoppm -r as text: a fitted dpi is fractional
+        images = convert_from_path(str(path), dpi=scale * 72, first_page=page_no, last_page=page_no,  # type: ignore[arg-type]
                                    size=(max(round(size_pt[0] * scale), 1), max(round(size_pt[1] * scale), 1)))
     except PDFInfoNotInstalledError as exc:
         raise ColretrieveError(
@@ -66,7 +69,7 @@ def render_pdf2image(path: Path, page_no: int, dpi: float, size_pt: tuple[float,
     return images[0].convert("RGB")
 
 
-def renderer_for(name: str, path: Path, page: "pypdfium2.PdfPage", page_no: int) -> Callable[[int], "Image.Image"]:
+def renderer_for(name: str, path: Path, page: pypdfium2.PdfPage, page_no: int) -> Callable[[int], Image.Image]:
     """A function dpi -> image for one page, so pages render only when an encoder asks; every
     image stays within MAX_PIXELS."""
     if name == "pdfium":

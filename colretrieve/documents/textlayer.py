@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pypdfium2.raw as pdfium_c
 
-from .page import Word
+from ..page import Word
 
 if TYPE_CHECKING:
     import pypdfium2
@@ -26,7 +26,7 @@ def _to_image_space(u: float, v: float, rotation: int) -> tuple[float, float]:
     return u, v
 
 
-def text_layer_words(page: "pypdfium2.PdfPage") -> list[Word]:
+def text_layer_words(page: pypdfium2.PdfPage) -> list[Word]:
     """Group the page's characters into whitespace-separated words, each with its union box."""
     textpage = page.get_textpage()
     try:

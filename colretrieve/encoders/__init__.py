@@ -1,13 +1,9 @@
-"""Page and query encoders behind one interface (base.py); registry.py names them."""
+"""Page and query encoders behind one interface (base.py), the single-vector prefilters
+(prefilters.py); registry.py names them."""
 
 from .base import MultiVectorEncoder, PageVectors
-from .registry import (
-           BUILTIN_PREFILTERS,
-           DEFAULT_ENCODER,
-           ENCODERS,
-           load_encoder,
-           load_prefilter,
-)
+from .prefilters import BUILTIN_PREFILTERS, SingleVectorEncoder
+from .registry import load_encoder, load_prefilter
 
-__all__ = ["BUILTIN_PREFILTERS", "DEFAULT_ENCODER", "ENCODERS", "MultiVectorEncoder", "PageVectors", "load_encoder",
+__all__ = ["BUILTIN_PREFILTERS", "MultiVectorEncoder", "PageVectors", "SingleVectorEncoder", "load_encoder",
            "load_prefilter"]

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..documents.page import Page
+from ..page import Page
+from ..vectors.norms import l2_normalize
 
 
 @dataclass
@@ -38,12 +39,6 @@ class PageVectors:
     cells: np.ndarray
     summary: np.ndarray | None = None
     grid: tuple[int, int] | None = None
-
-
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length; zero rows stay zero instead of becoming NaN."""
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return (x / np.where(norms == 0, 1.0, norms)).astype(np.float32, copy=False)
 
 
 def _batches(items: Sequence, size: int):

@@ -4,22 +4,25 @@ one per query, compared by the store before MaxSim ranks the candidates."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
-from ..documents.page import Page
-from .base import l2_normalize
+from ..page import Page
+from ..vectors.norms import l2_normalize
+from .base import PageVectors
 from .loading import load_checkpoint
 from .memory import halve_on_oom
+from .prefilters import SingleVectorEncoder
 
 #: model_type in config.json -> model class in transformers.
 DUAL_ENCODERS = {"clip": "CLIPModel", "siglip": "SiglipModel", "siglip2": "Siglip2Model"}
 
 
-class DualEncoderPrefilter:
-    """A CLIP/SigLIP checkpoint (hub id or folder): `embed_pages` and `embed_queries` give
-    (n, dim) L2-normalised float32 vectors in one space."""
+class DualEncoderPrefilter(SingleVectorEncoder):
+    """A CLIP/SigLIP checkpoint (hub id or folder): its image tower embeds the page images, its
+    text tower the queries."""
 
     def __init__(self, model: str, *, device: str = "auto", batch_size: int = 16) -> None:
         import transformers
@@ -31,7 +34,7 @@ class DualEncoderPrefilter:
         self.name = f"{self.kind}:{model}"
         self.dim = int(self.embed_queries(["dimension probe"]).shape[1])
 
-    def embed_pages(self, pages: Sequence[Page]) -> np.ndarray:
+    def embed_pages(self, pages: Sequence[Page], encoded: Sequence[PageVectors] = ()) -> np.ndarray:
         out = []
         for start in range(0, len(pages), self.batch_size):
             images = [page.image for page in pages[start:start + self.batch_size]]
@@ -56,7 +59,14 @@ class DualEncoderPrefilter:
         self.batch_size = size
 
 
-def _pooled(features: object) -> np.ndarray:
+@runtime_checkable
+class _PooledOutput(Protocol):
+    """A model output holding the projected embeddings (transformers 5's get_*_features)."""
+
+    pooler_output: torch.Tensor
+
+
+def _pooled(features: torch.Tensor | _PooledOutput) -> np.ndarray:
     """The projected embeddings, whichever transformers version returns them (tensor or output)."""
-    tensor = getattr(features, "pooler_output", features)
-    return tensor.float().cpu().numpy()  # type: ignore[union-attr]
+    tensor = features.pooler_output if isinstance(features, _PooledOutput) else features
+    return tensor.float().cpu().numpy()

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..documents.page import Page
 from ..errors import ColretrieveError
+from ..page import Page
 from .base import MultiVectorEncoder, PageVectors
 from .loading import load_checkpoint
 from .memory import halve_on_oom

@@ -5,18 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from .base import MultiVectorEncoder
-
-#: The embedded default: works offline on a fresh machine (see encoders/text.py).
-DEFAULT_ENCODER = "text"
-#: Encoders known by a short name; any other name is a ColPali-family hub id or model folder.
-ENCODERS = ("text",)
-#: Prefilters that need no model of their own: the encoder's own single vector, or the mean
-#: of the page's multi-vectors. Any other name is a CLIP/SigLIP hub id or model folder.
-BUILTIN_PREFILTERS = ("native", "pooled")
+from .prefilters import NativePrefilter, PooledPrefilter, SingleVectorEncoder
 
 
 def load_encoder(name: str, **options: Any) -> MultiVectorEncoder:
-    """Load encoder `name` with `options` (e.g. grid, device, max_pixels)."""
+    """Load encoder `name` ("text", or a ColPali-family hub id or folder) with `options`
+    (e.g. grid, device, max_pixels)."""
     if name == "text":
         from .text import TextGridEncoder
 
@@ -26,8 +20,13 @@ def load_encoder(name: str, **options: Any) -> MultiVectorEncoder:
     return ColVisionEncoder(name, **options)
 
 
-def load_prefilter(name: str, **options: Any) -> Any:
-    """A CLIP/SigLIP dual encoder (hub id or folder) for single-vector prefiltering."""
+def load_prefilter(name: str, encoder: MultiVectorEncoder | None = None, **options: Any) -> SingleVectorEncoder:
+    """The prefilter `name`: "native" or "pooled" (derived from `encoder`), else a CLIP/SigLIP
+    dual encoder (hub id or folder) loaded with `options` (device, batch_size)."""
+    if name in ("native", "pooled"):
+        if encoder is None:
+            raise ValueError(f"prefilter {name!r} is derived from an encoder; pass it")
+        return NativePrefilter(encoder) if name == "native" else PooledPrefilter(encoder)
     from .clip import DualEncoderPrefilter
 
     return DualEncoderPrefilter(name, **options)

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 from bm25s.stopwords import STOPWORDS_EN
 
-from ..documents.page import Page
-from .base import MultiVectorEncoder, PageVectors, l2_normalize
+from ..page import Page
+from ..vectors.norms import l2_normalize
+from .base import MultiVectorEncoder, PageVectors
 from .loading import load_pretrained, pick_device
 
 #: BERT's positional limit is 512; all-MiniLM-L6-v2 was trained on 256-token inputs.
@@ -141,7 +142,7 @@ class TextGridEncoder(MultiVectorEncoder):
     def _forward_windows(self, windows: list[list[int]]) -> list[np.ndarray]:
         """Hidden states of each window, batched by length so padding stays small."""
         order = sorted(range(len(windows)), key=lambda j: len(windows[j]))
-        results: list[np.ndarray | None] = [None] * len(windows)
+        results: dict[int, np.ndarray] = {}
         start = 0
         while start < len(order):
             longest = len(windows[order[start]])
@@ -155,7 +156,7 @@ class TextGridEncoder(MultiVectorEncoder):
             for j, h, ids in zip(order[start:end], hidden, batch):
                 results[j] = h[: len(ids)]
             start = end
-        return results  # type: ignore[return-value]
+        return [results[j] for j in range(len(windows))]
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
         width = max(len(ids) for ids in batch)

@@ -47,12 +47,13 @@ def load_dataset(path: str | Path, corpus_dir: Path | None = None) -> Dataset:
     name = root.resolve().stem if root.is_file() else root.resolve().name
     if root.is_dir() and all((root / f).exists() for f in PDF_FOLDER_FILES):
         return _load_pdf_folder(root, name)
-    if corpus_dir is None and (vidore.is_beir(root) or table_files(root)):
-        raise ValueError("a ViDoRe dataset needs corpus_dir, the folder its page images are written to")
-    if vidore.is_beir(root):
-        queries, kinds, qrels, images = vidore.load_beir(root, corpus_dir)
-        return Dataset(name, corpus_dir, queries, kinds, qrels, images)
-    if table_files(root):
+    beir = vidore.is_beir(root)
+    if beir or table_files(root):
+        if corpus_dir is None:
+            raise ValueError("a ViDoRe dataset needs corpus_dir, the folder its page images are written to")
+        if beir:
+            queries, kinds, qrels, images = vidore.load_beir(root, corpus_dir)
+            return Dataset(name, corpus_dir, queries, kinds, qrels, images)
         queries, qrels, images = vidore.load_qa(root, corpus_dir)
         return Dataset(name, corpus_dir, queries, {}, qrels, images)
     raise ColretrieveError(

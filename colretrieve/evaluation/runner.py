@@ -9,8 +9,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from ..config import CONFIG_FILE
 from ..documents import content_hash, discover_documents
+from ..encoders import MultiVectorEncoder
 from ..index import Index
 from ..scoring.bm25 import Bm25
 from .datasets import Dataset
@@ -21,15 +21,15 @@ DEPTH = 100
 
 
 def run_benchmark(dataset: Dataset, index_dir: Path, retriever: str = "default", exact: bool = False,
-                  progress: bool = False) -> dict[str, Any]:
+                  progress: bool = False, model: MultiVectorEncoder | None = None) -> dict[str, Any]:
     """Results as `{"metadata": {...}, "metrics": {dataset: {...}}, "by_kind": ..., "ingest": ..., "latency": ...}`.
 
     The index at `index_dir` is reused when it exists (unchanged files are skipped), so runs
     of several retrievers over one corpus encode it once. `bm25` ranks with BM25 over the
-    same stored words the default encoder reads.
+    same stored words the default encoder reads. `model` is the index's encoder already loaded
+    (see `Index.open`).
     """
-    index = Index.open(index_dir) if (index_dir / CONFIG_FILE).exists() else Index.create(index_dir)
-    with index:
+    with Index.open_or_create(index_dir, model=model) as index:
         report = index.ingest([dataset.documents], images=dataset.images is not None, progress=progress)
         if report.failed:
             raise RuntimeError(f"{len(report.failed)} corpus files failed: {report.failed[0]}")

@@ -22,7 +22,8 @@ BEIR_SUBSETS = ("corpus", "queries", "qrels")
 MANIFEST = "manifest.json"
 #: Columns that give a query's kind (for the by-kind table), in order of preference.
 KIND_COLUMNS = ("kind", "query_type", "query_types")
-_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif", "MPO": ".jpg"}
+_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif",
+             "MPO": ".jpg"}
 
 
 def is_beir(root: Path) -> bool:
@@ -82,7 +83,8 @@ def load_beir(root: Path, corpus_dir: Path) -> tuple[dict[str, str], dict[str, s
     return queries, kinds, qrels, corpus
 
 
-def extract_images(images: Iterable[tuple[str, Any]], folder: Path, *, source: list[Path], root: Path) -> dict[str, str]:
+def extract_images(images: Iterable[tuple[str, Any]], folder: Path, *, source: list[Path],
+                   root: Path) -> dict[str, str]:
     """Write each corpus image once as `folder/NNNNNN.ext`; returns file name → corpus id.
 
     The folder keeps a manifest of the dataset files it was made from, so a second run over

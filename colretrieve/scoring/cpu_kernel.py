@@ -9,16 +9,32 @@ built, score on the portable blocked-matmul path in `maxsim.py`; `name()` says w
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from .layout import PANEL, PanelPage
+from ..vectors.layout import PANEL, PanelPage
 
-try:
-    from . import _cpu_maxsim
-except ImportError:  # not built (a source tree used without `pip install -e .`)
-    _cpu_maxsim = None
+
+class _Kernel(Protocol):
+    """The extension module's functions (typed in `_cpu_maxsim.pyi`)."""
+
+    def supported(self) -> bool: ...
+
+    def token_maxima(self, q: int, n_tokens: int, dim: int, page_ptrs: int, page_lens: int, n_pages: int,
+                     f16: bool, panels: bool, out: int, out_stride: int, threads: int) -> None: ...
+
+
+def _load() -> _Kernel | None:
+    try:
+        from . import _cpu_maxsim
+    except ImportError:  # not built (a source tree used without `pip install -e .`)
+        return None
+    return _cpu_maxsim
+
+
+_cpu_maxsim = _load()
 
 DTYPES = {torch.float16: True, torch.float32: False, np.dtype(np.float16): True, np.dtype(np.float32): False}
 
@@ -76,6 +92,7 @@ def token_maxima(q: torch.Tensor, addresses: torch.Tensor, lengths: torch.Tensor
     addresses, lengths = addresses.contiguous(), lengths.contiguous()
     out = torch.empty(len(q), len(lengths), dtype=torch.float32)
     if len(q) and len(lengths):
+        assert _cpu_maxsim is not None, "the CPU MaxSim kernel is not built"
         _cpu_maxsim.token_maxima(q.data_ptr(), len(q), q.shape[1], addresses.data_ptr(), lengths.data_ptr(),
                                  len(lengths), DTYPES[dtype], panels, out.data_ptr(), out.stride(0),
                                  torch.get_num_threads())

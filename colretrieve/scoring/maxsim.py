@@ -6,14 +6,14 @@ as one flat (total_vectors, dim) array plus an offsets array, never padded.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from ..vectors.layout import PageArray, PanelPage, as_rows
+from ..vectors.tensors import read_only_tensor
 from . import cpu_kernel
-from .layout import PanelPage, as_rows
 
 #: Page vectors per CPU block: converted to float32 it is ~8 MiB at dim 128, so a block is
 #: read from memory once and then stays in the shared L3 cache while it is multiplied and
@@ -60,25 +60,19 @@ def maxsim(queries: Sequence[np.ndarray | torch.Tensor], flat: torch.Tensor, off
     return _sum_per_query(best, queries, weights).cpu()
 
 
-def maxsim_pages(queries: Sequence[np.ndarray | torch.Tensor], pages: Sequence[np.ndarray | PanelPage],
+def maxsim_pages(queries: Sequence[np.ndarray | torch.Tensor], pages: Sequence[PageArray],
                  weights: Sequence[np.ndarray] | None = None) -> torch.Tensor:
     """`maxsim` on CPU pages given one array each, rows or panels (e.g. views of the memory-mapped
     vector file): with the kernel each page is read where it lies, never concatenated first."""
     q = torch.cat([torch.as_tensor(x, dtype=torch.float32) for x in queries])
     if cpu_kernel.accepts(pages, q.shape[1]):
-        panels = isinstance(pages[0], PanelPage)
-        best = cpu_kernel.token_maxima(q, *cpu_kernel.page_addresses(pages),
-                                       np.dtype(np.float16) if panels else pages[0].dtype, panels=panels)
+        first = pages[0]
+        panels = isinstance(first, PanelPage)
+        dtype = np.dtype(np.float16) if isinstance(first, PanelPage) else first.dtype
+        best = cpu_kernel.token_maxima(q, *cpu_kernel.page_addresses(pages), dtype, panels=panels)
     else:  # the portable path reads rows; pages in panels are copied back to rows first
         best = token_maxima_cpu(q, [read_only_tensor(as_rows(p)) for p in pages])
     return _sum_per_query(best, queries, weights)
-
-
-def read_only_tensor(array: np.ndarray) -> torch.Tensor:
-    """A tensor over a read-only array (a memory map's rows) without a copy; only ever read."""
-    with warnings.catch_warnings():  # torch warns that it cannot mark the tensor read-only
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.from_numpy(np.asarray(array))
 
 
 def _sum_per_query(best: torch.Tensor, queries: Sequence[np.ndarray | torch.Tensor],

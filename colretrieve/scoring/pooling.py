@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 
-from ..encoders.base import l2_normalize
+from ..vectors.norms import l2_normalize
 
 
 def pool_tokens(vectors: np.ndarray, cells: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:

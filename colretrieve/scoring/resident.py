@@ -6,13 +6,13 @@ index per query; packed once in GPU memory it is one pass of the fused kernel ov
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
 
-from ..storage.base import ROWS, Filter, Store
-from .maxsim import maxsim, read_only_tensor
+from ..vectors.tensors import read_only_tensor
+from .maxsim import maxsim
 from .ranking import best_first
 
 
@@ -26,25 +26,20 @@ class ResidentPages:
         self.offsets = offsets
 
     @classmethod
-    def load(cls, store: Store, device: str | torch.device, filter: Filter | None = None,
-             dim: int | None = None) -> "ResidentPages":
-        """Read the pages once: sizes first, so the device tensor is allocated once and filled
-        in place (no host copy of the whole index, no concatenation on the device)."""
-        sizes = [(pid, p[ROWS]) for batch in store.scan(filter, fields=(ROWS,)) for pid, p, _ in batch]
+    def load(cls, sizes: Sequence[tuple[str, int]], pages: Iterable[tuple[str, np.ndarray]], dim: int,
+             device: str | torch.device) -> ResidentPages:
+        """The pages of `sizes` ((id, vectors) of each), filled from `pages` ((id, rows) in any
+        order; ids not in `sizes`, written since, are left out): sizes first, so the device
+        tensor is allocated once and filled in place (no host copy of the whole index, no
+        concatenation on the device)."""
         offsets = torch.zeros(len(sizes) + 1, dtype=torch.long)
         torch.cumsum(torch.tensor([n for _, n in sizes], dtype=torch.long), 0, out=offsets[1:])
-        flat = None
+        flat = torch.empty(int(offsets[-1]), dim, dtype=torch.float16, device=device)
         slot = {pid: j for j, (pid, _) in enumerate(sizes)}
-        for batch in store.scan(filter, vectors=True):
-            for pid, _, vectors in batch:
-                if pid not in slot:  # written after the sizes were read
-                    continue
-                if flat is None:
-                    flat = torch.empty(int(offsets[-1]), vectors.shape[1], dtype=torch.float16, device=device)
+        for pid, vectors in pages:
+            if pid in slot:
                 j = slot[pid]
                 flat[offsets[j]:offsets[j + 1]].copy_(read_only_tensor(vectors))
-        if flat is None:
-            flat = torch.zeros(0, dim or 1, dtype=torch.float16, device=device)
         return cls([pid for pid, _ in sizes], flat, offsets.to(device))
 
     def scores(self, query: np.ndarray, ids: Sequence[str], weights: np.ndarray | None = None) -> np.ndarray:

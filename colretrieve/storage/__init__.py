@@ -1,6 +1,6 @@
 """Where pages live: the Store contract (base.py), the embedded qdrant-edge store (edge.py) and
-the qdrant-client store for a Qdrant server or local mode (qdrant.py, needs qdrant-client)."""
+the qdrant-client store for a Qdrant server or local mode (qdrant.py)."""
 
-from .base import Filter, PagePoint, Store, StoreSchema, point_id
+from .base import Candidate, Capabilities, Filter, PagePoint, Store, StoredPage, StoreSchema
 
-__all__ = ["Filter", "PagePoint", "Store", "StoreSchema", "point_id"]
+__all__ = ["Candidate", "Capabilities", "Filter", "PagePoint", "Store", "StoredPage", "StoreSchema"]

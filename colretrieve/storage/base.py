@@ -4,30 +4,25 @@ Filters are plain dicts, `{"field": value}` or `{"field": [v1, v2]}` (any of), s
 never import a backend's filter classes; each store translates them with `translate_filter`.
 
 Both stores (edge.py, qdrant.py) keep the same Qdrant collection layout, defined here once:
-named vectors MULTI and SINGLE, payload indexes on KEYWORD_FIELDS and INTEGER_FIELDS, and
-`n_vectors` in every payload.
+named vectors MULTI and SINGLE, payload indexes on the fields the caller names at `create`,
+and `n_vectors` in every payload. What a page's payload means is the caller's (catalog.py).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from ..errors import IndexConfigError, IndexCorruptError
-from ..scoring.layout import PanelPage
+from ..vectors.layout import PageArray, as_rows
 
 Filter = dict[str, Any]
-
-#: Payload fields every page carries; the indexed ones can be filtered on cheaply.
-#: `state` is "partial" until a document's last page is stored, then "complete". (A keyword,
-#: not a bool: qdrant-edge 0.9's Python binding matches True as the integer 1.)
-KEYWORD_FIELDS = ("doc_id", "path", "file", "state")
-INTEGER_FIELDS = ("page",)
-PARTIAL, COMPLETE = "partial", "complete"
+#: Payload indexes a store is created with: field name -> "keyword" or "integer".
+Indexes = Mapping[str, str]
 
 #: Named vectors: a page's multi-vectors (MaxSim) and its single vector (the prefilter).
 MULTI, SINGLE = "patches", "page"
@@ -87,10 +82,55 @@ class PagePoint:
     summary: np.ndarray  # (single_dim,)
     payload: dict[str, Any] = field(default_factory=dict)
 
-    def parts(self, extra: dict[str, Any] | None = None) -> tuple[dict[str, list], dict[str, Any]]:
+    def parts(self, extra: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """(named vectors as lists, payload with `n_vectors` and `extra`): what a store writes."""
         vectors = {MULTI: self.vectors.tolist(), SINGLE: self.summary.tolist()}
         return vectors, {**self.payload, ROWS: len(self.vectors), **(extra or {})}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a store does itself, so callers ask instead of checking which store they hold.
+
+    `scores_in_store`: the store ranks candidates by MaxSim next to its vectors (a Qdrant
+    server can), so vectors need not cross the network. `quantized`: the form ("int8",
+    "binary") of a compressed copy of the multi-vectors that `pages(quantized=True)` reads, or
+    None where the store keeps none.
+    """
+
+    scores_in_store: bool = False
+    quantized: str | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A page the prefilter found: its id, its single-vector score, and where the store keeps
+    its vectors (`location`, the store's own handle, or None): passing the candidates back to
+    `pages` spares a second lookup, and nothing is remembered between the two calls."""
+
+    id: str
+    score: float
+    location: Any = None
+
+
+@dataclass
+class StoredPage:
+    """A page as a store reads it back: its id, the payload `fields` asked for, and its
+    multi-vectors when asked for (rows, or panels where the store keeps the kernel's layout)."""
+
+    id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    vectors: PageArray | None = None
+
+    def array(self) -> PageArray:
+        """The page's vectors in the layout they were read in (rows or panels)."""
+        if self.vectors is None:
+            raise ValueError(f"page {self.id} was read without its vectors")
+        return self.vectors
+
+    def rows(self) -> np.ndarray:
+        """The page's (n, dim) vectors, whichever layout they were read in."""
+        return as_rows(self.array())
 
 
 @dataclass(frozen=True)
@@ -106,6 +146,14 @@ class Damage:
 def stored_payload(payload: dict[str, Any] | None, *internal: str) -> dict[str, Any]:
     """A stored payload without the fields a store adds itself (`n_vectors`, `internal`)."""
     return {k: v for k, v in (payload or {}).items() if k not in (ROWS, *internal)}
+
+
+def named_vector(vectors: object, name: str) -> Any:
+    """Vector `name` of a point's vectors as a backend returns them (a dict by name here, where
+    every vector is named; anything else is a TypeError, as indexing it by name would be)."""
+    if not isinstance(vectors, dict):
+        raise TypeError(f"a point's vectors are not named: cannot read {name!r} of {type(vectors).__name__}")
+    return vectors[name]
 
 
 def translate_filter(filter: Filter | None, match: Callable[[str, Any], C],
@@ -136,10 +184,12 @@ def scroll_pages(scroll: Callable[[Any], tuple[list[R], Any]]) -> Iterator[list[
 
 
 class Store(Protocol):
-    """Persistent page storage with a single-vector prefilter."""
+    """Persistent page storage with a single-vector prefilter. One contract suite
+    (tests/storage/test_contract.py) holds every store to it."""
 
     #: The caller's settings saved when the store was made (an index keeps its config there).
     metadata: dict[str, Any]
+    capabilities: Capabilities
 
     def upsert(self, points: Sequence[PagePoint]) -> None: ...
 
@@ -148,23 +198,23 @@ class Store(Protocol):
 
     def delete(self, filter: Filter) -> None: ...
 
-    def prefilter(self, vector: np.ndarray, k: int, filter: Filter | None = None,
-                  exact: bool = False) -> tuple[list[str], np.ndarray]:
-        """Ids of the `k` best points by single-vector dot product, best first, and their scores
-        (`exact`: no approximate index, every point compared)."""
+    def candidates(self, vector: np.ndarray, k: int, filter: Filter | None = None,
+                   exact: bool = False) -> list[Candidate]:
+        """The `k` best points by single-vector dot product, best first (`exact`: no
+        approximate index, every point compared)."""
 
-    def multivectors(self, ids: Sequence[str], quantized: bool = False) -> list[np.ndarray | PanelPage]:
-        """Each point's vectors as the store keeps them, in the order of `ids`: an (n_vectors, dim)
-        array, or a `PanelPage` where they are kept in the kernel's panel layout (`as_rows` gives
-        the array); `quantized`: the store's int8/binary copy where it keeps one (decoded to
-        float32), else the float vectors."""
+    def pages(self, items: Sequence[Candidate | str], fields: Sequence[str] = (),
+              quantized: bool = False) -> list[StoredPage]:
+        """The pages `items` (candidates or ids) with their vectors and payload `fields`, in
+        that order; `quantized` reads the compressed copy (`capabilities.quantized`, decoded to
+        float32) where the store keeps one."""
 
     def payloads(self, ids: Sequence[str], fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Each point's payload (only `fields` when given), in the order of `ids`."""
 
     def scan(self, filter: Filter | None = None, fields: Sequence[str] = (), vectors: bool = False,
-             batch: int = 256) -> Iterator[list[tuple[str, dict[str, Any], np.ndarray | None]]]:
-        """Every matching point in batches: (id, payload with `fields`, multi-vectors or None)."""
+             batch: int = 256) -> Iterator[list[StoredPage]]:
+        """Every matching point in batches, with payload `fields` (and its vectors if asked)."""
 
     def export(self, batch: int = 64) -> Iterator[list[PagePoint]]:
         """Every point as it was upserted (multi-vectors, single vector, payload), in batches:

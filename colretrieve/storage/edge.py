@@ -4,7 +4,7 @@ qdrant-edge runs Qdrant's storage engine in-process: no server, persistent with 
 log, and the same collection layout (named multi-vector with MAX_SIM, payload indexes) a
 Qdrant server uses, so an index can later move to a cluster unchanged. Beside the shard, a
 memory-mapped copy of the multi-vectors (storage/vectorfile.py) feeds MaxSim without
-converting every number to a Python float, in the CPU kernel's panel layout (scoring/layout.py;
+converting every number to a Python float, in the CPU kernel's panel layout (vectors/layout.py;
 stores made before it keep their rows); an int8 or binary store keeps a second, smaller copy
 in the same row order, which MaxSim reads first.
 """
@@ -22,19 +22,22 @@ import qdrant_edge as qe
 
 from ..errors import DiskFullError, IndexConfigError, IndexCorruptError, IndexLockedError
 from ..files import publish_json, read_json
-from ..scoring.layout import PANEL, PanelPage, as_rows
+from ..vectors.layout import PANEL, as_rows
 from .base import (
     CHECKSUMS,
-    INTEGER_FIELDS,
-    KEYWORD_FIELDS,
     MULTI,
     ROWS,
     SINGLE,
+    Candidate,
+    Capabilities,
     Damage,
     Filter,
+    Indexes,
     PagePoint,
+    StoredPage,
     StoreSchema,
     in_order,
+    named_vector,
     scroll_pages,
     stored_payload,
     translate_filter,
@@ -52,15 +55,41 @@ SCHEMA_FILE = "schema.json"
 METADATA_FILE = "metadata.json"
 #: Payload field that, with `n_vectors`, locates a page's rows in the vector file.
 ROW = "vector_row"
+#: Payload index kinds by the names `create` takes.
+INDEX_KINDS = {"keyword": qe.PayloadSchemaType.Keyword, "integer": qe.PayloadSchemaType.Integer}
 #: Bytes the engine may write per float16 byte stored: our file and its int8 copy, the shard's
 #: own float16 copy and its write-ahead log (float32).
 WRITE_FACTOR = 5
 
 
+# qe.ConditionType (the union Filter(must=...) lists) is a name of the engine's stubs only: fine
+# in an annotation, which `from __future__ import annotations` leaves unevaluated.
+def _match(key: str, value: Any) -> qe.ConditionType:
+    return qe.FieldCondition(key, match=qe.MatchValue(value))
+
+
+def _match_any(key: str, values: list[Any]) -> qe.ConditionType:
+    return qe.FieldCondition(key, match=qe.MatchAny(values))
+
+
 def to_edge_filter(filter: Filter | None) -> qe.Filter | None:
-    return translate_filter(filter, lambda k, v: qe.FieldCondition(k, match=qe.MatchValue(v)),
-                            lambda k, vs: qe.FieldCondition(k, match=qe.MatchAny(vs)),
-                            lambda conditions: qe.Filter(must=conditions))
+    return translate_filter(filter, _match, _match_any, lambda conditions: qe.Filter(must=conditions))
+
+
+def _required_filter(filter: Filter) -> qe.Filter:
+    """`filter` for a write by filter; an empty one (it would match every page) is a TypeError,
+    as the engine itself makes it."""
+    translated = to_edge_filter(filter)
+    if translated is None:
+        raise TypeError(f"a write by filter needs a non-empty filter, not {filter!r}")
+    return translated
+
+
+def _location(payload: dict[str, Any] | None) -> tuple[int, int]:
+    """(first row, row count) of a page in the vector files, from its payload."""
+    if payload is None:
+        raise TypeError("a point read without its payload has no vector location")
+    return payload[ROW], payload[ROWS]
 
 
 def float16_file(directory: Path) -> Path:
@@ -97,10 +126,7 @@ class EdgeStore:
         self._quantized = None if vectors == "float16" else VectorFile(
             path / f"vectors.{vectors}", schema.multi_dim, vectors, align=PANEL if panels else 1,
             writable=writable, repair=repair)
-        # Where the last prefilter's hits lie in the vector file: the hits bring it along, which
-        # spares `multivectors` a second lookup (~6 ms for 256 pages). Replaced by each
-        # prefilter; an upsert or delete drops what it may have moved.
-        self._located: dict[str, tuple[int, int]] = {}
+        self.capabilities = Capabilities(quantized=None if self._quantized is None else vectors)
 
     @property
     def _copies(self) -> list[VectorFile]:
@@ -108,8 +134,9 @@ class EdgeStore:
 
     @classmethod
     def create(cls, path: Path, schema: StoreSchema, vectors: str = "float16",
-               metadata: dict[str, Any] | None = None) -> "EdgeStore":
-        """A new store; `vectors` "int8" or "binary" adds a copy in that form (scoring/quantization.py)."""
+               metadata: dict[str, Any] | None = None, indexes: Indexes | None = None) -> EdgeStore:
+        """A new store with payload `indexes`; `vectors` "int8" or "binary" adds a copy in that
+        form (vectors/forms.py)."""
         if (path / SHARD_DIR).exists():
             raise IndexConfigError(f"{path} already holds a store; open it instead")
         config = qe.EdgeConfig(vectors={
@@ -125,17 +152,15 @@ class EdgeStore:
         path.mkdir(parents=True, exist_ok=True)
         ensure_room(path, 0, f"a new store in {path}")
         shard = qe.EdgeShard.create(str(path / SHARD_DIR), config)
-        for name in KEYWORD_FIELDS:
-            shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
-        for name in INTEGER_FIELDS:
-            shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Integer))
+        for name, kind in (indexes or {}).items():
+            shard.update(qe.UpdateOperation.create_field_index(name, INDEX_KINDS[kind]))
         publish_json(path / SCHEMA_FILE, asdict(schema))
         publish_json(path / METADATA_FILE, metadata or {})
         return cls(path, shard, schema, vectors, metadata=metadata)
 
     @classmethod
     def open(cls, path: Path, schema: StoreSchema, vectors: str = "float16", *, writable: bool = True,
-             verify: bool = True, repair: str = "colretrieve check --repair") -> "EdgeStore":
+             verify: bool = True, repair: str = "colretrieve check --repair") -> EdgeStore:
         """The store at `path`. Where its disk is too full to load the shard (loading writes), a
         reader loads a temporary copy from another disk; a writer gets a DiskFullError. A writer
         reads every page's location first (`verify`; a repair opens without)."""
@@ -199,7 +224,8 @@ class EdgeStore:
         last page (appended before a crash, never referenced) are cut."""
         end = 0
         for batch in self.scan(fields=(ROW, ROWS)):
-            for _, payload, _ in batch:
+            for page in batch:
+                payload = page.payload
                 if ROW not in payload or ROWS not in payload:
                     raise IndexCorruptError(f"{self.path / SHARD_DIR}: a page has lost its vector location; "
                                             f"run {self._repair}")
@@ -222,7 +248,6 @@ class EdgeStore:
                 if self._quantized is not None:
                     sums[self._quantized.format.name] = self._quantized.append(p.vectors)[1]
                 located.append(qe.Point(p.id, *p.parts({ROW: row, CHECKSUMS: sums})))
-                self._located.pop(p.id, None)
             for copy in self._copies:  # rows are on disk before any payload points at them
                 copy.sync()
         except BaseException:  # both files keep one row numbering: neither keeps a page the other lacks
@@ -233,28 +258,36 @@ class EdgeStore:
 
     def set_payload(self, filter: Filter, values: dict[str, Any]) -> None:
         self._before_write(0)
-        update = qe.UpdateOperation.set_payload_by_filter(to_edge_filter(filter), values)
+        update = qe.UpdateOperation.set_payload_by_filter(_required_filter(filter), values)
         self._engine(lambda: self._shard.update(update))
 
     def delete(self, filter: Filter) -> None:
         self._before_write(0)
-        self._located.clear()
-        self._engine(lambda: self._shard.update(qe.UpdateOperation.delete_points_by_filter(to_edge_filter(filter))))
+        self._engine(lambda: self._shard.update(qe.UpdateOperation.delete_points_by_filter(_required_filter(filter))))
 
-    def prefilter(self, vector: np.ndarray, k: int, filter: Filter | None = None,
-                  exact: bool = False) -> tuple[list[str], np.ndarray]:
+    def candidates(self, vector: np.ndarray, k: int, filter: Filter | None = None,
+                   exact: bool = False) -> list[Candidate]:
+        """The hits carry their place in the vector file: `pages` then needs no second lookup
+        (~6 ms for 256 pages)."""
         hits = self._engine(lambda: self._shard.query(qe.QueryRequest(
             limit=k, query=qe.Query.Nearest(vector.astype(np.float32).tolist(), using=SINGLE),
             filter=to_edge_filter(filter), with_payload=qe.PayloadSelector.Include([ROW, ROWS]), with_vector=False,
             params=qe.SearchParams(exact=exact))))
-        self._located = {str(h.id): (h.payload[ROW], h.payload[ROWS]) for h in hits}
-        return [str(h.id) for h in hits], np.array([h.score for h in hits], dtype=np.float32)
+        return [Candidate(str(h.id), float(h.score), _location(h.payload)) for h in hits]
 
-    def multivectors(self, ids: Sequence[str], quantized: bool = False) -> list[np.ndarray | PanelPage]:
+    def pages(self, items: Sequence[Candidate | str], fields: Sequence[str] = (),
+              quantized: bool = False) -> list[StoredPage]:
         source = self._quantized if quantized and self._quantized is not None else self._vectors
-        unknown = [i for i in ids if i not in self._located]
-        found = {i: (p[ROW], p[ROWS]) for i, p in zip(unknown, self.payloads(unknown, (ROW, ROWS)))} if unknown else {}
-        return [source.read(*(self._located.get(i) or found[i])) for i in ids]
+        ids = [item if isinstance(item, str) else item.id for item in items]
+        known = [None if isinstance(item, str) or fields else item.location for item in items]
+        lookup = [i for i, where in zip(ids, known) if where is None]
+        found = dict(zip(lookup, self.payloads(lookup, [*fields, ROW, ROWS]))) if lookup else {}
+        pages = []
+        for pid, where in zip(ids, known):
+            payload = found.get(pid, {})
+            first, count = where or (payload.pop(ROW), payload.pop(ROWS))
+            pages.append(StoredPage(pid, payload, source.read(first, count)))
+        return pages
 
     def payloads(self, ids: Sequence[str], fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
         selector = qe.PayloadSelector.Include(list(fields)) if fields else True
@@ -267,17 +300,18 @@ class EdgeStore:
             offset=offset, limit=batch, filter=to_edge_filter(filter), with_payload=selector, with_vector=vector))))
 
     def scan(self, filter: Filter | None = None, fields: Sequence[str] = (), vectors: bool = False,
-             batch: int = 256) -> Iterator[list[tuple[str, dict[str, Any], np.ndarray | None]]]:
+             batch: int = 256) -> Iterator[list[StoredPage]]:
         wanted = list(fields) + ([ROW, ROWS] if vectors else [])
         for records in self._scroll(filter, qe.PayloadSelector.Include(wanted) if wanted else False, batch):
-            yield [(str(r.id), dict(r.payload or {}),
-                    as_rows(self._vectors.read(r.payload[ROW], r.payload[ROWS])) if vectors else None)
+            yield [StoredPage(str(r.id), dict(r.payload or {}),
+                              self._vectors.read(*_location(r.payload)) if vectors else None)
                    for r in records]
 
     def export(self, batch: int = 64) -> Iterator[list[PagePoint]]:
         for records in self._scroll(None, True, batch, [SINGLE]):
-            yield [PagePoint(str(r.id), as_rows(self._vectors.read(r.payload[ROW], r.payload[ROWS])),
-                             np.asarray(r.vector[SINGLE], dtype=np.float32), stored_payload(r.payload, ROW, CHECKSUMS))
+            yield [PagePoint(str(r.id), as_rows(self._vectors.read(*_location(r.payload))),
+                             np.asarray(named_vector(r.vector, SINGLE), dtype=np.float32),
+                             stored_payload(r.payload, ROW, CHECKSUMS))
                    for r in records]
 
     def damaged(self, deep: bool = False) -> Iterator[Damage]:
@@ -285,7 +319,7 @@ class EdgeStore:
         (`deep`) whose rows no longer match the checksum taken when they were written."""
         fields = ("doc_id", "page", ROW, ROWS, CHECKSUMS)
         try:
-            records = [(pid, p) for batch in self.scan(fields=fields) for pid, p, _ in batch]
+            records = [(page.id, page.payload) for batch in self.scan(fields=fields) for page in batch]
         except IndexCorruptError:  # some payloads are unreadable: find them one by one
             records = []
             for batch in self._scroll(None, False, 256):
@@ -314,7 +348,6 @@ class EdgeStore:
     def remove(self, ids: Sequence[str]) -> None:
         """Delete the points `ids`, whatever their payloads hold (for repairs)."""
         self._before_write(0, verify=False)  # a store that needs repairing does not verify
-        self._located.clear()
         self._engine(lambda: self._shard.update(qe.UpdateOperation.delete_points(list(ids))))
 
     def count(self, filter: Filter | None = None) -> int:

@@ -16,6 +16,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -41,16 +42,19 @@ from ..errors import (
 )
 from .base import (
     CHECKSUMS,
-    INTEGER_FIELDS,
-    KEYWORD_FIELDS,
     MULTI,
     ROWS,
     SINGLE,
+    Candidate,
+    Capabilities,
     Damage,
     Filter,
+    Indexes,
     PagePoint,
+    StoredPage,
     StoreSchema,
     in_order,
+    named_vector,
     scroll_pages,
     stored_payload,
     translate_filter,
@@ -70,6 +74,8 @@ QUANTIZATION: dict[str | None, models.QuantizationConfig | None] = {
 }
 #: Ids per request when reading payloads alone (small); vectors go `batch_size` pages at a time.
 PAYLOAD_BATCH = 1024
+#: Payload index kinds by the names `create` takes.
+INDEX_KINDS = {"keyword": models.PayloadSchemaType.KEYWORD, "integer": models.PayloadSchemaType.INTEGER}
 _GRPC_TRANSIENT = {StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED, StatusCode.RESOURCE_EXHAUSTED}
 
 
@@ -171,10 +177,25 @@ def _is_local(client: QdrantClient) -> bool:
     return options.get("path") is not None or options.get("location") == ":memory:"
 
 
+def _match(key: str, value: Any) -> models.Condition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _match_any(key: str, values: list[Any]) -> models.Condition:
+    return models.FieldCondition(key=key, match=models.MatchAny(any=values))
+
+
 def to_qdrant_filter(filter: Filter | None) -> models.Filter | None:
-    return translate_filter(filter, lambda k, v: models.FieldCondition(key=k, match=models.MatchValue(value=v)),
-                            lambda k, vs: models.FieldCondition(key=k, match=models.MatchAny(any=vs)),
-                            lambda conditions: models.Filter(must=conditions))
+    return translate_filter(filter, _match, _match_any, lambda conditions: models.Filter(must=conditions))
+
+
+def _required_filter(filter: Filter) -> models.Filter:
+    """`filter` for a write by filter; an empty one (it would match every page) is a ValueError,
+    as the client's validation makes it."""
+    translated = to_qdrant_filter(filter)
+    if translated is None:
+        raise ValueError(f"a write by filter needs a non-empty filter, not {filter!r}")
+    return translated
 
 
 @dataclass
@@ -219,11 +240,14 @@ class QdrantStore:
         self.options = options
         self.where = _where(client)
         self._local = _is_local(client)
+        #: The collection's quantization serves Qdrant's own queries; colretrieve reads the floats.
+        self.capabilities = Capabilities()
 
     @classmethod
     def create(cls, client: QdrantClient, collection: str, schema: StoreSchema, options: QdrantOptions | None = None,
-               metadata: dict[str, Any] | None = None) -> "QdrantStore":
-        """A new collection; `metadata` (JSON-able) is saved with the schema in its metadata."""
+               metadata: dict[str, Any] | None = None, indexes: Indexes | None = None) -> QdrantStore:
+        """A new collection with payload `indexes`; `metadata` (JSON-able) is saved with the
+        schema in its metadata."""
         options = options or QdrantOptions()
         where = _where(client)
         if with_retries(lambda: client.collection_exists(collection), options.retries, where):
@@ -243,15 +267,14 @@ class QdrantStore:
             collection, vectors_config=vectors, shard_number=options.shard_number,
             replication_factor=options.replication_factor, write_consistency_factor=options.write_consistency_factor,
             metadata={META_KEY: {"schema": asdict(schema), "config": metadata}}), options.retries, where)
-        indexes = [(name, models.PayloadSchemaType.KEYWORD) for name in KEYWORD_FIELDS]
-        indexes += [(name, models.PayloadSchemaType.INTEGER) for name in INTEGER_FIELDS]
-        for name, kind in [] if _is_local(client) else indexes:  # local mode has no payload indexes
-            with_retries(lambda: client.create_payload_index(collection, name, kind), options.retries, where)
+        for name, kind in {} if _is_local(client) else (indexes or {}).items():  # local mode has no payload indexes
+            with_retries(partial(client.create_payload_index, collection, name, INDEX_KINDS[kind]), options.retries,
+                         where)
         return cls(client, collection, schema, metadata, options)
 
     @classmethod
     def open(cls, client: QdrantClient, collection: str, schema: StoreSchema | None = None,
-             options: QdrantOptions | None = None) -> "QdrantStore":
+             options: QdrantOptions | None = None) -> QdrantStore:
         """The store in `collection`; a `schema` other than the saved one is an IndexConfigError.
         Of `options`, only `batch_size` and `retries` apply: the layout was fixed at `create`."""
         options = options or QdrantOptions()
@@ -281,15 +304,16 @@ class QdrantStore:
         self._call(self.client.set_payload, payload=values, points=to_qdrant_filter(filter), wait=True)
 
     def delete(self, filter: Filter) -> None:
-        self._call(self.client.delete, points_selector=models.FilterSelector(filter=to_qdrant_filter(filter)), wait=True)
+        self._call(self.client.delete, points_selector=models.FilterSelector(filter=_required_filter(filter)),
+                   wait=True)
 
-    def prefilter(self, vector: np.ndarray, k: int, filter: Filter | None = None,
-                  exact: bool = False) -> tuple[list[str], np.ndarray]:
+    def candidates(self, vector: np.ndarray, k: int, filter: Filter | None = None,
+                   exact: bool = False) -> list[Candidate]:
         hits = self._call(self.client.query_points, query=vector.astype(np.float32).tolist(), using=SINGLE, limit=k,
                           query_filter=to_qdrant_filter(filter),
                           search_params=None if self._local else models.SearchParams(exact=exact),
                           with_payload=False, with_vectors=False).points
-        return [str(h.id) for h in hits], np.array([h.score for h in hits], dtype=np.float32)
+        return [Candidate(str(h.id), float(h.score)) for h in hits]
 
     def _retrieve(self, ids: Sequence[str], with_payload: bool | list[str], with_vectors: bool | list[str]
                   ) -> Iterator[models.Record]:
@@ -302,25 +326,27 @@ class QdrantStore:
                                  with_vectors=with_vectors)
             yield from in_order(records, chunk, lambda r: r.id)
 
-    def multivectors(self, ids: Sequence[str], quantized: bool = False) -> list[np.ndarray]:
-        """Float vectors either way: the collection's quantization serves Qdrant's own queries."""
-        return [_matrix(r) for r in self._retrieve(ids, with_payload=False, with_vectors=[MULTI])]
+    def pages(self, items: Sequence[Candidate | str], fields: Sequence[str] = (),
+              quantized: bool = False) -> list[StoredPage]:
+        ids = [item if isinstance(item, str) else item.id for item in items]
+        return [StoredPage(str(r.id), dict(r.payload or {}), _matrix(r))
+                for r in self._retrieve(ids, with_payload=list(fields) or False, with_vectors=[MULTI])]
 
     def payloads(self, ids: Sequence[str], fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
         return [dict(r.payload or {}) for r in self._retrieve(ids, list(fields) if fields else True, False)]
 
     def scan(self, filter: Filter | None = None, fields: Sequence[str] = (), vectors: bool = False,
-             batch: int = 256) -> Iterator[list[tuple[str, dict[str, Any], np.ndarray | None]]]:
+             batch: int = 256) -> Iterator[list[StoredPage]]:
         for records in scroll_pages(lambda offset: self._call(
                 self.client.scroll, scroll_filter=to_qdrant_filter(filter), limit=batch, offset=offset,
                 with_payload=list(fields) or False, with_vectors=[MULTI] if vectors else False)):
-            yield [(str(r.id), dict(r.payload or {}), _matrix(r) if vectors else None) for r in records]
+            yield [StoredPage(str(r.id), dict(r.payload or {}), _matrix(r) if vectors else None) for r in records]
 
     def export(self, batch: int = 64) -> Iterator[list[PagePoint]]:
         for records in scroll_pages(lambda offset: self._call(
                 self.client.scroll, limit=min(batch, self.options.batch_size), offset=offset, with_payload=True,
                 with_vectors=True)):
-            yield [PagePoint(str(r.id), _matrix(r), np.asarray(r.vector[SINGLE], dtype=np.float32),  # type: ignore[index]
+            yield [PagePoint(str(r.id), _matrix(r), np.asarray(named_vector(r.vector, SINGLE), dtype=np.float32),
                              stored_payload(r.payload, CHECKSUMS)) for r in records]
 
     def count(self, filter: Filter | None = None) -> int:
@@ -332,10 +358,11 @@ class QdrantStore:
         if not deep:
             return
         for batch in self.scan(fields=("doc_id", "page", ROWS, CHECKSUMS), vectors=True, batch=self.options.batch_size):
-            for pid, payload, vectors in batch:
+            for page in batch:
+                payload, vectors = page.payload, page.rows()
                 saved = payload.get(CHECKSUMS, {}).get("float16")
-                if len(vectors) != payload.get(ROWS) or (saved is not None and _crc(vectors) != saved):  # type: ignore[arg-type]
-                    yield Damage(pid, payload.get("doc_id"), payload.get("page"),
+                if len(vectors) != payload.get(ROWS) or (saved is not None and _crc(vectors) != saved):
+                    yield Damage(page.id, payload.get("doc_id"), payload.get("page"),
                                  "its vectors do not match their checksum")
 
     def remove(self, ids: Sequence[str]) -> None:
@@ -356,4 +383,4 @@ def _crc(vectors: np.ndarray) -> int:
 
 def _matrix(record: models.Record) -> np.ndarray:
     """A record's multi-vectors as float16, the collection's datatype (local mode keeps float32)."""
-    return np.array(record.vector[MULTI], dtype=np.float16)  # type: ignore[index]
+    return np.array(named_vector(record.vector, MULTI), dtype=np.float16)

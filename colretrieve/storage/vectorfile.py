@@ -5,7 +5,7 @@ object per number (seconds for a few hundred pages); a memory map hands MaxSim t
 directly. The store's payload records where each page's rows are, so the payload stays the
 single source of truth: rows written before a crash and never referenced are only garbage.
 
-float16 pages can be kept in the kernel's panel layout (scoring/layout.py): each page then
+float16 pages can be kept in the kernel's panel layout (vectors/layout.py): each page then
 starts on a panel and takes whole panels. A copy in another format beside such a file pads its
 pages the same way (`align`), so one row number locates a page in both.
 
@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DiskFullError, IndexCorruptError
-from ..scoring.layout import PANEL, PanelPage, padded, panel_rows, to_panels
-from ..scoring.quantization import VectorFormat
+from ..vectors.forms import VectorFormat
+from ..vectors.layout import PANEL, PanelPage, padded, panel_rows, to_panels
 
 
 class VectorFile:
-    """Rows of `dim` values stored in `format` (scoring/quantization.py), or float16 `panels`;
+    """Rows of `dim` values stored in `format` (vectors/forms.py), or float16 `panels`;
     every page starts on a multiple of `align` rows (PANEL with panels). `append` returns the
     first row's index and the page's checksum. `repair` is the command named in errors."""
 

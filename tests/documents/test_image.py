@@ -55,7 +55,7 @@ def test_truncated_image_fails_when_read(tmp_path: Path, page_pngs: dict[str, by
     path = tmp_path / "cut.png"
     path.write_bytes(page_pngs["form"][:5000])
     with ImageReader(path, "id", dpi=72) as reader, pytest.raises(BadDocumentError, match="damaged image"):
-        reader.page(1).image
+        _ = reader.page(1).image
 
 
 def test_folders_give_images_only_when_asked(tmp_path: Path) -> None:
@@ -65,13 +65,13 @@ def test_folders_give_images_only_when_asked(tmp_path: Path) -> None:
     assert [p.name for p in discover_documents([tmp_path], images=True)] == ["a.pdf", "b.PNG", "c.jpeg"]
 
 
-def test_index_ingests_and_finds_image_pages(tmp_path: Path, page_pngs: dict[str, bytes]) -> None:
+def test_index_ingests_and_finds_image_pages(tmp_path: Path, page_pngs: dict[str, bytes], text_encoder) -> None:
     scans = tmp_path / "scans"
     scans.mkdir()
     for key, data in page_pngs.items():
         (scans / f"{key}.png").write_bytes(data)
     (scans / "cut.png").write_bytes(page_pngs["pca"][:5000])  # opens, fails when decoded mid-batch
-    with Index.create(tmp_path / "index") as index:
+    with Index.create(tmp_path / "index", model=text_encoder) as index:
         assert index.ingest([scans]).pages == 0  # folder images are opt-in
         report = index.ingest([scans], images=True)  # four one-page documents share one encoder batch
         assert (report.documents, report.pages) == (3, 3)

@@ -19,7 +19,7 @@ from colretrieve.documents.ocr import (
     _unturn,
     get_ocr,
 )
-from colretrieve.documents.page import Word
+from colretrieve.page import Word
 
 # Page 4 of the Lure manual: "MINIMUM SYSTEM REQUIREMENTS", one entry per platform.
 KNOWN = {"amiga", "atari", "640k", "memory", "required", "keyboard", "speaker"}

@@ -92,7 +92,7 @@ def test_scanned_page_goes_to_ocr(samples: Path) -> None:
 
     with PdfReader(path, "id", dpi=72, ocr=missing_engine) as reader:
         with pytest.raises(BadDocumentError, match="page 1 has no text layer and Tesseract OCR needs"):
-            reader.page(1).words
+            _ = reader.page(1).words
     with PdfReader(path, "id", dpi=72) as reader:
         page = reader.page(1)
         assert sum(c.isalnum() for w in page.words for c in w.text) < MIN_TEXT_LAYER_CHARS

@@ -148,4 +148,5 @@ def test_hub_id_resolves_from_the_local_cache_offline(tiny_models: dict[str, Pat
     with PdfReader(samples / "hsaur3__pca.pdf", "id", dpi=36) as reader:
         assert (report["pages"], report["failed"]) == (reader.page_count, [])
     config = json.loads((tmp_path / "index" / "index.json").read_text())
-    assert (config["encoder_id"], config["prefilter"], config["scoring"]) == ("colpali:tiny-org/colpali", "pooled", "maxsim")
+    assert (config["encoder_id"], config["prefilter"], config["scoring"]) == ("colpali:tiny-org/colpali", "pooled",
+                                                                               "maxsim")

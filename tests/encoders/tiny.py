@@ -104,7 +104,8 @@ def colmodernvbert(folder: Path) -> Path:
     )
 
     specials = ["<|begin_of_text|>", "<|end_of_text|>", "<pad>", "<unk>", "<fake_token_around_image>", "<image>",
-                "<end_of_utterance>", "<global-img>"] + [f"<row_{i + 1}_col_{j + 1}>" for i in range(6) for j in range(6)]
+                "<end_of_utterance>", "<global-img>"]
+    specials += [f"<row_{i + 1}_col_{j + 1}>" for i in range(6) for j in range(6)]
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=_bpe(specials, True, None), bos_token="<|begin_of_text|>",
                                         eos_token="<|end_of_text|>", pad_token="<pad>")
     processor = ColModernVBertProcessor(

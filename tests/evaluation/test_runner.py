@@ -33,10 +33,10 @@ def dataset(tmp_path: Path, samples: Path) -> Path:
     return root
 
 
-def test_default_and_bm25_runs_report_every_metric(dataset: Path, index_copy: Path) -> None:
+def test_default_and_bm25_runs_report_every_metric(dataset: Path, index_copy: Path, text_encoder) -> None:
     data = load_dataset(dataset)
     assert (data.name, len(data.queries), data.kinds["q2"]) == ("mini", 3, "chart")
-    default = run_benchmark(data, index_copy)
+    default = run_benchmark(data, index_copy, model=text_encoder)
     assert default["ingest"]["pages"] == 0  # the copy already holds the samples: nothing re-encoded
     metrics = default["metrics"]["mini"]
     assert set(metrics) == {f"{m}_at_{k}" for m in ("ndcg", "map", "recall", "precision", "mrr") for k in CUTOFFS}
@@ -44,7 +44,7 @@ def test_default_and_bm25_runs_report_every_metric(dataset: Path, index_copy: Pa
     assert default["by_kind"]["form"]["queries"] == 1 and default["by_kind"]["form"]["ndcg_at_5"] == 1.0
     assert default["latency_ms"]["p50"] > 0
 
-    bm25 = run_benchmark(data, index_copy, retriever="bm25")
+    bm25 = run_benchmark(data, index_copy, retriever="bm25", model=text_encoder)
     assert bm25["metadata"]["encoder"] == "bm25" and 0 < bm25["metrics"]["mini"]["recall_at_10"] <= 1
 
 

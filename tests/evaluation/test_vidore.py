@@ -104,7 +104,8 @@ def write_beir(root: Path, spell: str, pages: dict[str, bytes], queries: list[tu
 def test_beir_v2_and_v3_spellings(tmp_path: Path, spell: str) -> None:
     pages = {"7": tiny_image("red"), "8": tiny_image("blue"), "9": tiny_image("green")}
     write_beir(tmp_path / "esg", spell, pages,
-               [("1", "red page?", ["extractive"]), ("2", "blue or green?", ["boolean", "multi-hop"]), ("3", "any", None)],
+               [("1", "red page?", ["extractive"]), ("2", "blue or green?", ["boolean", "multi-hop"]),
+                ("3", "any", None)],
                [("1", "7", 2), ("2", "8", 1), ("2", "9", 2), ("3", "9", 1)])
     dataset = load_dataset(tmp_path / "esg", tmp_path / "corpus")
     assert dataset.queries == {"1": "red page?", "2": "blue or green?", "3": "any"}
@@ -138,14 +139,14 @@ def test_v1_benchmark_from_the_cli(tmp_path: Path, page_pngs: dict[str, bytes]) 
     assert "mini_v1: 3 queries" in run.stdout
 
 
-def test_beir_benchmark_default_and_bm25(tmp_path: Path, page_pngs: dict[str, bytes]) -> None:
+def test_beir_benchmark_default_and_bm25(tmp_path: Path, page_pngs: dict[str, bytes], text_encoder) -> None:
     keys = list(IMAGE_PAGES)
     write_beir(tmp_path / "mini_v3", "_", {str(i): page_pngs[k] for i, k in enumerate(keys)},
                [(str(10 + i), IMAGE_PAGES[k][2], [IMAGE_PAGES[k][0].split("__")[0]]) for i, k in enumerate(keys)],
                [(str(10 + i), str(i), 1) for i in range(len(keys))])
     dataset = load_dataset(tmp_path / "mini_v3", tmp_path / "corpus")
-    default = run_benchmark(dataset, tmp_path / "index")
+    default = run_benchmark(dataset, tmp_path / "index", model=text_encoder)
     assert default["metrics"]["mini_v3"]["mrr_at_1"] == 1.0
     assert default["by_kind"]["pikepdf"] == {**default["by_kind"]["pikepdf"], "queries": 1, "ndcg_at_5": 1.0}
-    bm25 = run_benchmark(dataset, tmp_path / "index", retriever="bm25")
+    bm25 = run_benchmark(dataset, tmp_path / "index", retriever="bm25", model=text_encoder)
     assert bm25["ingest"]["pages"] == 0 and bm25["metrics"]["mini_v3"]["recall_at_3"] == 1.0

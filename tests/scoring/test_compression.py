@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from colretrieve.encoders.base import l2_normalize
 from colretrieve.scoring import maxsim_reference
 from colretrieve.scoring.pooling import pool_tokens
-from colretrieve.scoring.quantization import VectorFormat
+from colretrieve.vectors.forms import VectorFormat
+from colretrieve.vectors.norms import l2_normalize
 
 
 def _unit(rng: np.random.Generator, *shape: int) -> np.ndarray:

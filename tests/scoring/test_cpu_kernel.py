@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from colretrieve.scoring import cpu_kernel, maxsim, maxsim_pages, maxsim_reference, pack
-from colretrieve.scoring.layout import PanelPage, to_panels
+from colretrieve.vectors.layout import PanelPage, to_panels
 
 pytestmark = pytest.mark.skipif(not cpu_kernel.available(), reason=f"CPU MaxSim path here: {cpu_kernel.name()}")
 

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from colretrieve.catalog import point_id
 from colretrieve.scoring import maxsim_reference
 from colretrieve.scoring.resident import ResidentPages
-from colretrieve.storage import PagePoint, StoreSchema, point_id
+from colretrieve.search import resident_pages
+from colretrieve.storage import PagePoint, StoreSchema
 from colretrieve.storage.edge import EdgeStore
 
 
@@ -24,10 +26,11 @@ def test_resident_pages_score_like_the_reference(tmp_path: Path, device: str) ->
     rng = np.random.default_rng(4)
     store = EdgeStore.create(tmp_path / "store", StoreSchema(16, 4))
     points = [PagePoint(point_id("d", n), _unit(rng.standard_normal((int(rng.integers(1, 40)), 16))),
-                        _unit(rng.standard_normal(4)), {"doc_id": "d", "page": n, "state": "complete" if n % 4 else "partial"})
+                        _unit(rng.standard_normal(4)),
+                        {"doc_id": "d", "page": n, "state": "complete" if n % 4 else "partial"})
               for n in range(1, 30)]
     store.upsert(points)
-    resident = ResidentPages.load(store, device, {"state": "complete"})
+    resident = resident_pages(store, 16, device)
     complete = [p for p in points if p.payload["state"] == "complete"]
     assert sorted(resident.slot) == sorted(p.id for p in complete) and resident.flat.dtype == torch.float16
     assert resident.flat.device.type == device
@@ -36,7 +39,7 @@ def test_resident_pages_score_like_the_reference(tmp_path: Path, device: str) ->
     multiplied = query.astype(np.float16) if device == "cuda" else query  # tensor cores take float16
     want = maxsim_reference([multiplied], [p.vectors.astype(np.float16) for p in wanted], [weights])[0]
     np.testing.assert_allclose(resident.scores(query, [p.id for p in wanted], weights), want, atol=1e-4)
-    empty = ResidentPages.load(store, device, {"state": "missing"}, dim=16)
+    empty = ResidentPages.load([], [], 16, device)
     assert empty.flat.shape == (0, 16) and empty.slot == {}
     store.close()
 
@@ -46,11 +49,12 @@ def test_best_pages_are_exact_with_ties_cut_by_page_id(tmp_path: Path, device: s
     rng = np.random.default_rng(5)
     store = EdgeStore.create(tmp_path / "store", StoreSchema(16, 4))
     copies = _unit(rng.standard_normal((5, 16)))  # four pages share these vectors: one tie across the cut
-    points = [PagePoint(point_id("d", n), copies if n % 3 == 0 else _unit(rng.standard_normal((int(rng.integers(1, 9)), 16))),
+    points = [PagePoint(point_id("d", n),
+                        copies if n % 3 == 0 else _unit(rng.standard_normal((int(rng.integers(1, 9)), 16))),
                         _unit(rng.standard_normal(4)), {"doc_id": "d", "page": n, "state": "complete"})
               for n in range(1, 13)]
     store.upsert(points)
-    resident = ResidentPages.load(store, device, {"state": "complete"})
+    resident = resident_pages(store, 16, device)
     query = copies[:3] + 0.01 * rng.standard_normal((3, 16)).astype(np.float32)  # the copies score best
     every = {pid: s for pid, s in zip(resident.ids, resident.scores(query, resident.ids))}
     want = sorted(every, key=lambda pid: (-every[pid], pid))

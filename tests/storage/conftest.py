@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from colretrieve.storage import PagePoint, Store, StoreSchema, point_id
+from colretrieve.catalog import point_id
+from colretrieve.storage import PagePoint, Store, StoreSchema
 from colretrieve.storage.edge import EdgeStore
 from colretrieve.storage.qdrant import QdrantStore, connect
 
@@ -30,7 +31,8 @@ def unit(x: np.ndarray) -> np.ndarray:
 def pages(rng: np.random.Generator, doc: str, n: int) -> list[PagePoint]:
     """Pages 1..n of `doc`: 1 to 29 unit 8-d vectors each, a unit 4-d summary."""
     return [PagePoint(point_id(doc, p), unit(rng.standard_normal((int(rng.integers(1, 30)), 8))),
-                      unit(rng.standard_normal(4)), {"doc_id": doc, "page": p, "file": f"{doc}.pdf", "state": "partial"})
+                      unit(rng.standard_normal(4)),
+                      {"doc_id": doc, "page": p, "file": f"{doc}.pdf", "state": "partial"})
             for p in range(1, n + 1)]
 
 

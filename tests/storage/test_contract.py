@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from colretrieve.errors import IndexConfigError
-from colretrieve.scoring.layout import as_rows
-from colretrieve.storage import StoreSchema
+from colretrieve.storage import Capabilities, StoreSchema
 
 
 @pytest.fixture
@@ -44,35 +43,51 @@ def test_delete_by_document(filled) -> None:
     store, _, b = filled
     store.delete({"doc_id": "a"})
     assert store.count() == 3
-    assert sorted(pid for batch in store.scan() for pid, _, _ in batch) == sorted(p.id for p in b)
+    assert sorted(page.id for batch in store.scan() for page in batch) == sorted(p.id for p in b)
 
 
-def test_prefilter_best_first_with_filters(filled) -> None:
+def test_candidates_best_first_with_filters(filled) -> None:
     store, a, b = filled
-    best, scores = store.prefilter(b[1].summary, k=3)
-    assert best[0] == b[1].id and len(best) == 3 and scores.dtype == np.float32
-    assert scores[0] == pytest.approx(1.0, abs=1e-5) and scores[0] >= scores[1] >= scores[2]
-    assert set(store.prefilter(b[1].summary, k=20, filter={"doc_id": "a"})[0]) == {p.id for p in a}
-    any_of, _ = store.prefilter(b[1].summary, k=20, filter={"doc_id": ["a", "b"], "page": 1})
-    assert set(any_of) == {a[0].id, b[0].id}
+    best = store.candidates(b[1].summary, k=3)
+    assert best[0].id == b[1].id and len(best) == 3
+    assert best[0].score == pytest.approx(1.0, abs=1e-5) and best[0].score >= best[1].score >= best[2].score
+    assert {c.id for c in store.candidates(b[1].summary, k=20, filter={"doc_id": "a"})} == {p.id for p in a}
+    any_of = store.candidates(b[1].summary, k=20, filter={"doc_id": ["a", "b"], "page": 1})
+    assert {c.id for c in any_of} == {a[0].id, b[0].id}
 
 
-def test_exact_prefilter_ranks_every_point(filled) -> None:
+def test_exact_candidates_rank_every_point(filled) -> None:
     store, a, b = filled
     query = a[4].summary
-    ids, scores = store.prefilter(query, k=15, exact=True)
+    found = store.candidates(query, k=15, exact=True)
     everything = {p.id: float(p.summary @ query) for p in a + b}
-    assert ids == sorted(everything, key=everything.get, reverse=True)
-    np.testing.assert_allclose(scores, [everything[i] for i in ids], atol=1e-5)
+    assert [c.id for c in found] == sorted(everything, key=everything.get, reverse=True)
+    np.testing.assert_allclose([c.score for c in found], [everything[c.id] for c in found], atol=1e-5)
 
 
-def test_multivectors_round_trip_in_order(filled) -> None:
+def test_pages_round_trip_in_order(filled) -> None:
     store, a, b = filled
     wanted = [p for p in reversed(a + b)]  # not the order they were stored in
-    got = [as_rows(g) for g in store.multivectors([p.id for p in wanted])]
-    assert [g.shape for g in got] == [p.vectors.shape for p in wanted]
+    got = store.pages([p.id for p in wanted])
+    assert [g.id for g in got] == [p.id for p in wanted]
+    assert [g.rows().shape for g in got] == [p.vectors.shape for p in wanted]
     for g, p in zip(got, wanted):
-        np.testing.assert_allclose(g, p.vectors, atol=1e-3)  # float16 in the store
+        np.testing.assert_allclose(g.rows(), p.vectors, atol=1e-3)  # float16 in the store
+
+
+def test_pages_of_candidates_need_nothing_remembered(filled) -> None:
+    """Candidates are explicit handles: a search in between changes nothing, and pages come
+    back in the order asked, with the payload fields asked for."""
+    store, a, b = filled
+    found = store.candidates(a[2].summary, k=5)
+    store.candidates(b[0].summary, k=5)  # another search between the two calls
+    got = store.pages(list(reversed(found)), fields=("page",))
+    by_id = {p.id: p for p in a + b}
+    assert [g.id for g in got] == [c.id for c in reversed(found)]
+    for g in got:
+        np.testing.assert_allclose(g.rows(), by_id[g.id].vectors, atol=1e-3)
+        assert g.payload == {"page": by_id[g.id].payload["page"]}
+    assert isinstance(store.capabilities, Capabilities)
 
 
 def test_payloads_with_and_without_field_selection(filled) -> None:
@@ -88,22 +103,23 @@ def test_scan_in_batches(filled) -> None:
     store, a, b = filled
     batches = list(store.scan({"doc_id": "b"}, fields=("page",), batch=2))
     assert [len(batch) for batch in batches] == [2, 1]
-    rows = [row for batch in batches for row in batch]
-    assert sorted((pid, payload["page"]) for pid, payload, _ in rows) == sorted((p.id, p.payload["page"]) for p in b)
-    assert all(vectors is None and payload.keys() == {"page"} for _, payload, vectors in rows)
+    rows = [page for batch in batches for page in batch]
+    assert sorted((r.id, r.payload["page"]) for r in rows) == sorted((p.id, p.payload["page"]) for p in b)
+    assert all(r.vectors is None and r.payload.keys() == {"page"} for r in rows)
 
     by_id = {p.id: p for p in a + b}
-    with_vectors = [row for batch in store.scan(vectors=True, batch=4) for row in batch]
+    with_vectors = [page for batch in store.scan(vectors=True, batch=4) for page in batch]
     assert len(with_vectors) == 15
-    for pid, _, vectors in with_vectors:
-        np.testing.assert_allclose(vectors, by_id[pid].vectors, atol=1e-3)
+    for page in with_vectors:
+        np.testing.assert_allclose(page.rows(), by_id[page.id].vectors, atol=1e-3)
 
 
 def test_set_payload_by_filter(filled) -> None:
     store, a, _ = filled
     store.set_payload({"doc_id": "a"}, {"state": "complete", "path": "/new/a.pdf"})
     assert store.count({"state": "complete"}) == 12
-    assert store.payloads([a[3].id], ["state", "path", "page"]) == [{"state": "complete", "path": "/new/a.pdf", "page": 4}]
+    assert store.payloads([a[3].id], ["state", "path", "page"]) == [{"state": "complete", "path": "/new/a.pdf",
+                                                                     "page": 4}]
     assert store.count({"doc_id": "b", "state": "partial"}) == 3
 
 
@@ -119,8 +135,8 @@ def test_reopen_keeps_data(filled, backend) -> None:
     store, a, _ = filled
     reopened = backend.reopen(store)
     assert reopened.count() == 15 and reopened.count({"doc_id": "a", "page": 3}) == 1
-    np.testing.assert_allclose(as_rows(reopened.multivectors([a[5].id])[0]), a[5].vectors, atol=1e-3)
-    assert reopened.prefilter(a[5].summary, k=1)[0] == [a[5].id]
+    np.testing.assert_allclose(reopened.pages([a[5].id])[0].rows(), a[5].vectors, atol=1e-3)
+    assert [c.id for c in reopened.candidates(a[5].summary, k=1)] == [a[5].id]
 
 
 def test_create_over_an_existing_store_is_refused(backend) -> None:
@@ -141,8 +157,9 @@ def test_export_gives_back_what_was_upserted(filled) -> None:
         assert got.payload == want.payload
 
 
-def test_multivectors_quantized_without_a_quantized_copy_are_the_floats(filled) -> None:
+def test_pages_quantized_without_a_quantized_copy_are_the_floats(filled) -> None:
     store, a, _ = filled
     ids = [p.id for p in a[:3]]
-    for got, want in zip(store.multivectors(ids, quantized=True), store.multivectors(ids)):
-        np.testing.assert_array_equal(as_rows(got), as_rows(want))
+    assert store.capabilities.quantized is None
+    for got, want in zip(store.pages(ids, quantized=True), store.pages(ids)):
+        np.testing.assert_array_equal(got.rows(), want.rows())

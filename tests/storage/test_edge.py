@@ -9,8 +9,6 @@ import qdrant_edge as qe
 
 from colretrieve.errors import IndexConfigError, IndexLockedError
 from colretrieve.scoring import maxsim, pack
-from colretrieve.scoring.layout import PanelPage, as_rows
-from colretrieve.scoring.quantization import VectorFormat
 from colretrieve.storage import StoreSchema
 from colretrieve.storage.edge import (
     MULTI,
@@ -20,6 +18,8 @@ from colretrieve.storage.edge import (
     EdgeStore,
 )
 from colretrieve.storage.vectorfile import VectorFile
+from colretrieve.vectors.forms import VectorFormat
+from colretrieve.vectors.layout import PanelPage
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_our_maxsim_equals_qdrants_max_sim(store: EdgeStore, make_pages, make_un
     query = make_unit(rng.standard_normal((5, 8)))
     theirs = store._shard.query(qe.QueryRequest(limit=20, query=qe.Query.Nearest(query.tolist(), using=MULTI)))
     ids = [str(h.id) for h in theirs]
-    ours = maxsim([query], *pack([as_rows(p) for p in store.multivectors(ids)]))[0].numpy()
+    ours = maxsim([query], *pack([p.rows() for p in store.pages(ids)]))[0].numpy()
     np.testing.assert_allclose(ours, [h.score for h in theirs], atol=2e-3)
 
 
@@ -102,7 +102,7 @@ def test_a_store_made_before_the_panel_layout_keeps_its_rows(tmp_path: Path, sch
     store = EdgeStore.open(tmp_path / "store", schema)
     more = make_pages(rng, "new", 2)
     store.upsert(more)
-    got = store.multivectors([p.id for p in more])
+    got = [page.vectors for page in store.pages([p.id for p in more])]
     assert all(isinstance(g, np.ndarray) for g in got) and not (tmp_path / "store" / PANEL_FILE).exists()
     for g, p in zip(got, more):
         np.testing.assert_allclose(g, p.vectors, atol=1e-3)
@@ -118,33 +118,37 @@ def test_quantized_copy_is_row_aligned_and_survives_a_torn_append(tmp_path: Path
     store.upsert(points)
     ids = [p.id for p in points]
     fmt = VectorFormat(form, schema.multi_dim)
-    for got, p in zip(store.multivectors(ids, quantized=True), points):
-        np.testing.assert_allclose(got, fmt.decode(fmt.encode(p.vectors)), atol=1e-6)
+    assert store.capabilities.quantized == form
+    for got, p in zip(store.pages(ids, quantized=True), points):
+        np.testing.assert_allclose(got.vectors, fmt.decode(fmt.encode(p.vectors)), atol=1e-6)
     store.close()
     with open(tmp_path / "store" / PANEL_FILE, "ab") as torn:  # a crash after the float16 append only
         torn.write(np.zeros((3, schema.multi_dim), dtype=np.float16).tobytes())
     store = EdgeStore.open(tmp_path / "store", schema, form)
     more = make_pages(rng, "r", 2)
     store.upsert(more)
-    for got, p in zip(store.multivectors([q.id for q in more], quantized=True), more):
-        np.testing.assert_allclose(got, fmt.decode(fmt.encode(p.vectors)), atol=1e-6)
-    for got, p in zip(store.multivectors([q.id for q in more]), more):
-        np.testing.assert_allclose(as_rows(got), p.vectors, atol=1e-3)
+    for got, p in zip(store.pages([q.id for q in more], quantized=True), more):
+        np.testing.assert_allclose(got.vectors, fmt.decode(fmt.encode(p.vectors)), atol=1e-6)
+    for got, p in zip(store.pages([q.id for q in more]), more):
+        np.testing.assert_allclose(got.rows(), p.vectors, atol=1e-3)
     store.close()
 
 
-def test_rows_located_by_the_prefilter_follow_upserts_and_deletes(store: EdgeStore, make_pages, make_unit) -> None:
-    """The prefilter's hits carry their row locations for `multivectors`; a page written
-    again afterwards must be read from its new rows, and a deleted one not at all."""
+def test_candidates_carry_their_rows_and_ids_follow_upserts_and_deletes(store: EdgeStore, make_pages,
+                                                                          make_unit) -> None:
+    """A candidate carries its row location, so `pages` reads it without a lookup; a page
+    named by id after it is written again is read from its new rows, a deleted one not at all."""
     rng = np.random.default_rng(9)
     first = make_pages(rng, "d", 3)
     store.upsert(first)
-    ids, _ = store.prefilter(make_unit(rng.standard_normal(4)), 3)
-    assert sorted(ids) == sorted(p.id for p in first)
-    np.testing.assert_array_equal(as_rows(store.multivectors([first[0].id])[0]), first[0].vectors.astype(np.float16))
+    found = store.candidates(make_unit(rng.standard_normal(4)), 3)
+    assert sorted(c.id for c in found) == sorted(p.id for p in first) and all(c.location for c in found)
+    by_id = {p.id: p for p in first}
+    for page in store.pages(found):
+        np.testing.assert_array_equal(page.rows(), by_id[page.id].vectors.astype(np.float16))
     again = make_pages(rng, "d", 1)[0]  # same id, new vectors
     store.upsert([again])
-    np.testing.assert_array_equal(as_rows(store.multivectors([again.id])[0]), again.vectors.astype(np.float16))
+    np.testing.assert_array_equal(store.pages([again.id])[0].rows(), again.vectors.astype(np.float16))
     store.delete({"doc_id": "d"})
     with pytest.raises(KeyError):
-        store.multivectors([first[1].id])
+        store.pages([first[1].id])

@@ -156,5 +156,5 @@ def test_our_maxsim_equals_qdrants_max_sim(qdrant_backend, make_pages, make_unit
     query = make_unit(rng.standard_normal((5, 8)))
     theirs = store.client.query_points(store.collection, query=query.tolist(), using=MULTI, limit=20).points
     ids = [str(h.id) for h in theirs]
-    ours = maxsim([query], *pack(store.multivectors(ids)))[0].numpy()
+    ours = maxsim([query], *pack([page.rows() for page in store.pages(ids)]))[0].numpy()
     np.testing.assert_allclose(ours, [h.score for h in theirs], atol=2e-3)

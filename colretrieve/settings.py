@@ -1,7 +1,13 @@
-"""The small JSON file beside the store that says how an index was built."""
+"""Every default and every choice of a new index, written once.
+
+The CLI's options, `Index.create`, `migrate` and the benchmark runner take their defaults from
+here. `IndexConfig` is what an index saves of these choices (index.json, and a copy in the
+store), so that it reopens the same way and new pages stay comparable with old ones.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -10,8 +16,54 @@ from .errors import IndexConfigError, IndexCorruptError
 from .files import publish_json, read_json
 from .storage.base import StoreSchema
 
+#: Where the CLI keeps its index unless told otherwise, and the variable that overrides it.
+DEFAULT_INDEX_DIR = "colretrieve-index"
+INDEX_ENV = "COLRETRIEVE_INDEX"
+
+#: The embedded default encoder: works offline on a fresh machine (encoders/text.py).
+ENCODER = "text"
+#: Render resolution of a new index's pages.
+DPI = 144
+RENDERER = "pdfium"
+#: OCR engines for pages without a text layer ("none": such pages get no words).
+OCR_ENGINES = ("tesseract", "rapidocr", "none")
+OCR = "tesseract"
+#: Token pooling factor (1: every vector kept) and the stored form MaxSim reads.
+POOL_FACTOR = 1
+VECTORS = "float16"
+#: Where a directory index keeps its pages: embedded qdrant-edge, or qdrant-client's local mode.
+DIRECTORY_STORES = ("edge", "qdrant")
+STORE = "edge"
+
+#: Pages returned by a search.
+K = 5
+#: Pages the prefilter hands to exact MaxSim: the speed/recall knob of two-stage search.
+CANDIDATES = 256
+#: With int8 / binary vectors, this many of the best candidates (at least; 4 x k if more) are
+#: rescored from their float16 copy, as Qdrant rescores quantized search.
+RESCORE = 32
+#: Weights of the z-scored parts of hybrid scoring. Measured on the dev set: a wide plateau
+#: (dense 0-0.3, BM25 0.2-0.5 all give 88-90 nDCG@5), so the middle of it, not its peak.
+HYBRID_WEIGHTS = {"maxsim": 1.0, "dense": 0.2, "bm25": 0.3}
+
 FORMAT_VERSION = 1
 CONFIG_FILE = "index.json"
+
+
+def default_index_dir() -> Path:
+    """`$COLRETRIEVE_INDEX`, else ./colretrieve-index."""
+    return Path(os.environ.get(INDEX_ENV, DEFAULT_INDEX_DIR))
+
+
+def prefilter_for(has_single_vector: bool) -> str:
+    """The prefilter of a new index when none is named: the encoder's own single vector where
+    it has one, else the mean of the page's multi-vectors."""
+    return "native" if has_single_vector else "pooled"
+
+
+def scoring_for(has_vocabulary: bool) -> str:
+    """"hybrid" (IDF-weighted MaxSim + single vector + BM25) needs a text vocabulary; else MaxSim alone."""
+    return "hybrid" if has_vocabulary else "maxsim"
 
 
 @dataclass
@@ -22,7 +74,7 @@ class IndexConfig:
     an encoder whose id differs is an error, never a silent mix of vector spaces.
     """
 
-    encoder: str = "text"
+    encoder: str = ENCODER
     encoder_options: dict[str, Any] = field(default_factory=dict)
     encoder_id: str = ""
     dim: int = 0
@@ -31,15 +83,15 @@ class IndexConfig:
     prefilter_id: str = ""
     single_dim: int = 0
     #: Token pooling at ingest: about 1/pool_factor of each page's vectors are kept (scoring/pooling.py)
-    pool_factor: int = 1
+    pool_factor: int = POOL_FACTOR
     #: Stored form MaxSim reads: float16, or int8 / binary with the best pages rescored from float16
-    vectors: str = "float16"
-    scoring: str = "hybrid"  # "hybrid": IDF-weighted MaxSim + single vector + BM25; "maxsim": MaxSim alone
-    dpi: int = 144
-    renderer: str = "pdfium"
-    ocr: str = "tesseract"
+    vectors: str = VECTORS
+    scoring: str = "hybrid"  # see scoring_for
+    dpi: int = DPI
+    renderer: str = RENDERER
+    ocr: str = OCR
     #: "edge" (embedded qdrant-edge) or "qdrant" (a Qdrant server, or qdrant-client's local mode)
-    store: str = "edge"
+    store: str = STORE
     #: The Qdrant collection, for store "qdrant"
     collection: str = ""
     format_version: int = FORMAT_VERSION
@@ -52,7 +104,7 @@ class IndexConfig:
         publish_json(directory / CONFIG_FILE, asdict(self))  # a crash never leaves half a config
 
     @classmethod
-    def load(cls, directory: Path, repair: str = "colretrieve check --repair") -> "IndexConfig | None":
+    def load(cls, directory: Path, repair: str = "colretrieve check --repair") -> IndexConfig | None:
         """The config saved in `directory`, None if there is none; one that cannot be read is an
         IndexCorruptError naming `repair`, the command that rebuilds it."""
         path = directory / CONFIG_FILE
@@ -60,7 +112,7 @@ class IndexConfig:
         return None if data is None else cls.from_dict(data, str(path), repair)
 
     @classmethod
-    def from_dict(cls, data: Any, where: str, repair: str = "colretrieve check --repair") -> "IndexConfig":
+    def from_dict(cls, data: Any, where: str, repair: str = "colretrieve check --repair") -> IndexConfig:
         """A config saved by this or another colretrieve (`where` names it in errors)."""
         names = {f.name for f in fields(cls)}
         if not isinstance(data, dict) or not set(data) <= names:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from colretrieve.scoring import cpu_kernel, maxsim_pages, maxsim_reference
-from colretrieve.scoring.layout import PANEL, PanelPage, as_rows, panel_rows, to_panels
+from colretrieve.vectors.layout import PANEL, PanelPage, as_rows, panel_rows, to_panels
 
 
 @pytest.mark.parametrize("n", [1, 31, 32, 33, 1030])

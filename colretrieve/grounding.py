@@ -1,4 +1,4 @@
-"""Similarity maps: where on a page the query found what it matched, as a heatmap over the page.
+"""A hit's grounding: where on its page the query found what it matched, as heatmaps over the page.
 
 Every page vector keeps its patch-grid cell, for the text default and the VLM encoders alike,
 so one drawing serves them all. Two maps:
@@ -12,12 +12,17 @@ so one drawing serves them all. Two maps:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from .catalog import point_id
 from .documents.render import fitted_size
+from .models import Models
+from .search import Hit
+from .storage import Store
 
 #: Most pixels a map is drawn with: the overlay holds several float copies of the page.
 MAP_PIXELS = 4_000_000
@@ -72,4 +77,18 @@ def write_maps(page: Image.Image, query: np.ndarray, vectors: np.ndarray, cells:
         for t, heat in enumerate(token_maps(query, vectors, cells, grid)):
             written.append(stem.with_name(f"{stem.name}-t{t:02d}.png"))
             overlay(page, heat).save(written[-1])
+    return written
+
+
+def hit_maps(store: Store, models: Models, text: str, hits: Sequence[Hit], directory: Path,
+             per_token: bool = False) -> list[Path]:
+    """A map per hit, `NN-<file>-pPAGE.png` in `directory` (see `Index.similarity_maps`)."""
+    query = models.encoder.encode_queries([text])[0]
+    stored = store.pages([point_id(h.doc_id, h.page) for h in hits], fields=("cells", "grid"))
+    written: list[Path] = []
+    for hit, page in zip(hits, stored):
+        grid = tuple(page.payload.get("grid") or models.encoder.grid)
+        stem = directory / f"{hit.rank:02d}-{Path(hit.path).stem}-p{hit.page}"
+        written += write_maps(hit.image(), query, page.rows(), np.asarray(page.payload["cells"], dtype=np.int64),
+                              (grid[0], grid[1]), stem, per_token)
     return written

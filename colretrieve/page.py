@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -42,16 +43,16 @@ class Page:
     width_pt: float
     height_pt: float
     dpi: int
-    render_at: Callable[[int], "Image.Image"] = field(repr=False)  # any dpi, e.g. OCR's own
-    _read_words: Callable[["Page"], list[Word]] = field(repr=False)
-    _close: Callable[[], None] = field(default=lambda: None, repr=False)
-    _image: "Image.Image | None" = field(default=None, repr=False)
+    render_at: Callable[[int], Image.Image] = field(repr=False)  # any dpi, e.g. OCR's own
+    _read_words: Callable[[Page], list[Word]] = field(repr=False)
+    _close: Callable[[], object] = field(default=lambda: None, repr=False)  # what it returns is ignored
+    _image: Image.Image | None = field(default=None, repr=False)
     _words: list[Word] | None = field(default=None, repr=False)
     words_source: str = "none"  # "text-layer", "ocr" or "none": set when words are read
     note: str | None = None  # what the user should know of this page (e.g. rendered at a lower dpi)
 
     @property
-    def image(self) -> "Image.Image":
+    def image(self) -> Image.Image:
         if self._image is None:
             self._image = self.render_at(self.dpi)
         return self._image

@@ -17,7 +17,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from .maxsim import read_only_tensor
+from .tensors import read_only_tensor
 
 FORMATS = ("float16", "int8", "binary")
 

@@ -47,6 +47,10 @@ class PanelPage:
         return self.panels.transpose(0, 2, 1).reshape(-1, self.panels.shape[1])[: self.length]
 
 
-def as_rows(page: np.ndarray | PanelPage) -> np.ndarray:
+#: A page's vectors as a store hands them to MaxSim: (n, dim) rows, or panels.
+PageArray = np.ndarray | PanelPage
+
+
+def as_rows(page: PageArray) -> np.ndarray:
     """A page's (n, dim) vectors, whichever layout it was read in."""
     return page.rows() if isinstance(page, PanelPage) else page

@@ -1,0 +1,139 @@
+"""What a stored page carries, and the marks that say which documents are whole: written once.
+
+Every writer (ingest, migrate, check's repair) and every reader (search, stats, delete, check)
+goes through here, so the payload schema and the completion protocol live in one file:
+
+- a page's payload: doc_id (sha256 of the file), path (absolute, shown), path_raw (its bytes
+  in hex where they are not UTF-8), file (the name it was given), page, page_count, width_pt,
+  height_pt, text, words_source, cells and grid (each vector's patch, for maps), state;
+- a document counts only when all its pages are stored: pages are written PARTIAL, and the
+  completion mark (state COMPLETE on all of them) is written last. Search, stats and
+  documents see complete documents only; an interrupted ingest resumes from the partial ones.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .documents import path_text, raw_path
+from .errors import ColretrieveError
+from .page import Page
+from .storage.base import ROWS, Filter, PagePoint, Store
+
+PARTIAL, COMPLETE = "partial", "complete"
+#: Payload indexes of every store: what filters and lookups match on. (`state` is a keyword,
+#: not a bool: qdrant-edge 0.9's Python binding matches True as the integer 1.)
+INDEXES = {"doc_id": "keyword", "path": "keyword", "file": "keyword", "state": "keyword", "page": "integer"}
+#: Payload fields a hit needs; the rest (vector cells) stays in the store.
+HIT_FIELDS = ("doc_id", "path", "path_raw", "page", "page_count", "text")
+#: Completion marks written per request.
+MARK_BATCH = 256
+
+
+def point_id(doc_id: str, page_no: int) -> str:
+    """Deterministic id, so storing a page twice overwrites instead of duplicating it."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"colretrieve:{doc_id}#{page_no}"))
+
+
+def source(path: Path) -> dict[str, str | None]:
+    """Where a page's file is, as its payload says it: the absolute path shown, its bytes where
+    they are not UTF-8 (for `Hit.image`), and the name it was given, which `delete` and filters take."""
+    where = path.resolve()
+    return {"path": path_text(where), "path_raw": raw_path(where), "file": path_text(Path(path.name))}
+
+
+def page_point(page: Page, vectors: np.ndarray, cells: np.ndarray, grid: tuple[int, int],
+               summary: np.ndarray) -> PagePoint:
+    """A page as it is stored: its vectors, its single vector and its payload, PARTIAL."""
+    return PagePoint(
+        id=point_id(page.doc_id, page.page_no), vectors=vectors, summary=summary,
+        payload={"doc_id": page.doc_id, **source(page.path), "page": page.page_no, "page_count": page.page_count,
+                 "width_pt": page.width_pt, "height_pt": page.height_pt, "text": page.text,
+                 "words_source": page.words_source, "cells": cells.tolist(), "grid": list(grid), "state": PARTIAL})
+
+
+def searchable_only(filter: Filter | None) -> Filter:
+    """`filter` restricted to pages of complete documents: what every search and listing sees."""
+    return {**(filter or {}), "state": COMPLETE}
+
+
+def mark(store: Store, doc_ids: Sequence[str], state: str) -> None:
+    """Set the completion mark of every page of `doc_ids` (COMPLETE last, once all are stored;
+    PARTIAL when a repair reopens a document)."""
+    for start in range(0, len(doc_ids), MARK_BATCH):
+        store.set_payload({"doc_id": list(doc_ids[start : start + MARK_BATCH])}, {"state": state})
+
+
+def stored_pages(store: Store, doc_id: str) -> set[int]:
+    """Page numbers of `doc_id` already stored, complete or not."""
+    return {page.payload["page"] for batch in store.scan({"doc_id": doc_id}, fields=("page",)) for page in batch}
+
+
+def complete_path(store: Store, doc_id: str) -> str | None:
+    """The path a complete `doc_id` was stored under, None if it is not complete."""
+    found = next(store.scan({"doc_id": doc_id, "state": COMPLETE}, fields=("path",), batch=1), None)
+    return found[0].payload["path"] if found else None
+
+
+def older_versions(store: Store, path: Path, doc_id: str) -> list[str]:
+    """doc_ids stored for the file at `path` other than `doc_id`: earlier versions of an edited file."""
+    stored = {page.payload["doc_id"] for batch in store.scan({"path": path_text(path.resolve())}, fields=("doc_id",))
+              for page in batch}
+    return sorted(stored - {doc_id})
+
+
+def searchable_pages(store: Store, fields: Sequence[str] = HIT_FIELDS) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(point id, payload `fields`) of every page of a complete document, in store order."""
+    for batch in store.scan(searchable_only(None), fields=fields):
+        for page in batch:
+            yield page.id, page.payload
+
+
+def documents(store: Store) -> list[dict[str, Any]]:
+    """One entry per stored document: doc_id, path, pages stored, page_count, complete, vectors."""
+    docs: dict[str, dict[str, Any]] = {}
+    for batch in store.scan(fields=("doc_id", "path", "page_count", "state", ROWS)):
+        for page in batch:
+            p = page.payload
+            doc = docs.setdefault(p["doc_id"], {"doc_id": p["doc_id"], "path": p["path"], "pages": 0,
+                                                "page_count": p["page_count"], "complete": p["state"] == COMPLETE,
+                                                "vectors": 0})
+            doc["pages"] += 1
+            doc["vectors"] += p[ROWS]
+    return sorted(docs.values(), key=lambda d: d["path"])
+
+
+def marked_whole_but_short(store: Store) -> list[str]:
+    """Documents marked complete with fewer pages stored than they have."""
+    stored: dict[str, list[int]] = {}
+    for batch in store.scan(searchable_only(None), fields=("doc_id", "page_count")):
+        for page in batch:
+            entry = stored.setdefault(page.payload["doc_id"], [0, page.payload["page_count"]])
+            entry[0] += 1
+    return sorted(doc for doc, (pages, count) in stored.items() if pages < count)
+
+
+def find_documents(store: Store, target: str) -> list[str]:
+    """The doc_ids `target` names: a file path, a bare file name (one file of that name), or a
+    doc id (a unique prefix of 4+ hex digits, any case)."""
+    def matching(field: str, value: str) -> dict[str, str]:  # doc_id -> path
+        return {page.payload["doc_id"]: page.payload["path"]
+                for batch in store.scan({field: value}, fields=("doc_id", "path")) for page in batch}
+
+    found = matching("path", path_text(Path(target).resolve()))
+    if not found and Path(target).name == target:
+        found = matching("file", target)
+        if len(set(found.values())) > 1:
+            raise ColretrieveError(f"{target}: {len(set(found.values()))} files of that name are stored; "
+                                   "give the path")
+    if not found and re.fullmatch(r"[0-9a-fA-F]{4,64}", target):
+        found = {d["doc_id"]: d["path"] for d in documents(store) if d["doc_id"].startswith(target.lower())}
+        if len(found) > 1:
+            raise ColretrieveError(f"{target}: matches {len(found)} documents; give more digits")
+    return sorted(found)

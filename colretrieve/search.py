@@ -1,0 +1,184 @@
+"""Query → token vectors + single vector → candidates → MaxSim or hybrid scores → ranked hits.
+
+Two stages: the store's single-vector prefilter picks candidates (with the caller's payload
+filter), then exact MaxSim ranks them; `exact` scores every page. With hybrid scoring (the
+text default), MaxSim weighs each query token by its IDF in the corpus and is fused with the
+single-vector and BM25 scores. Corpus statistics and GPU-resident pages are built on first
+use and dropped when the index changes (`Searcher.changed`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import catalog
+from .documents import content_hash, open_document
+from .encoders.loading import pick_device
+from .errors import ColretrieveError
+from .models import Models
+from .scoring import maxsim_pages
+from .scoring.lexical import Lexicon, fuse
+from .scoring.ranking import best_first
+from .scoring.resident import ResidentPages
+from .settings import CANDIDATES, DPI, HYBRID_WEIGHTS, RESCORE, IndexConfig
+from .storage import Candidate, Filter, Store
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+#: Candidates scored per step: quantized pages are decoded to float32 a step at a time.
+SCORE_STEP = 512
+
+
+def searchable(text: str) -> bool:
+    """True if `text` has a letter or a digit (any script). A blank, punctuation-only or
+    emoji-only query matches nothing on a page; scoring it would rank arbitrary pages.
+
+    >>> searchable("arrests in 2009"), searchable("  ?!  "), searchable("\\U0001F600"), searchable("東京")
+    (True, False, False, True)
+    """
+    return any(ch.isalnum() for ch in text)
+
+
+@dataclass
+class Hit:
+    """One ranked page. `image()` re-renders it from the source file: images are never stored."""
+
+    rank: int
+    score: float
+    doc_id: str
+    path: str
+    page: int
+    page_count: int
+    text: str
+    dpi: int = field(default=DPI, repr=False)
+    #: The file name's bytes in hex where they are not UTF-8 (`path` shows them escaped).
+    path_raw: str | None = field(default=None, repr=False)
+
+    def image(self, dpi: int | None = None) -> Image.Image:
+        """The page rendered again at `dpi` (the index's by default), within MAX_PIXELS."""
+        path = Path(os.fsdecode(bytes.fromhex(self.path_raw))) if self.path_raw else Path(self.path)
+        if not path.is_file():
+            raise ColretrieveError(f"{path}: the source file of this hit is gone")
+        if content_hash(path) != self.doc_id:
+            raise ColretrieveError(f"{path}: changed since it was ingested; re-ingest it")
+        with open_document(path, self.doc_id, dpi=dpi or self.dpi) as reader:
+            page = reader.page(self.page)
+            image = page.image
+            page.release()
+        return image
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, "score": self.score, "path": self.path, "page": self.page,
+                "page_count": self.page_count, "doc_id": self.doc_id, "text": self.text}
+
+
+class Searcher:
+    """Searches one index's `store` with its `models`."""
+
+    def __init__(self, store: Store, config: IndexConfig, models: Models) -> None:
+        self.store = store
+        self.config = config
+        self.models = models
+        self._lexicon: Lexicon | None = None  # built on the first hybrid search
+        self._resident: ResidentPages | None = None  # built on the first exact search on a GPU
+
+    def changed(self) -> None:
+        """The index's pages changed: corpus statistics and resident pages are built again."""
+        self._lexicon = self._resident = None
+
+    def search(self, text: str, k: int, filter: Filter | None = None, *, exact: bool = False,
+               candidates: int = CANDIDATES) -> list[Hit]:
+        """See `Index.search`."""
+        if not searchable(text):
+            return []
+        where = catalog.searchable_only(filter)
+        query, single = self._encode_query(text)
+        resident = self._resident_pages() if exact and not filter and self.config.scoring == "maxsim" else None
+        if resident is not None:  # every page is on the GPU: no need to list them from the store
+            top, best = resident.best(query, k)
+        else:
+            limit = max(self.store.count(where), 1) if exact else max(candidates, k)
+            found = self.store.candidates(single, limit, where, exact=exact)
+            scores = self._score(text, query, found, k, exact)
+            ids = [c.id for c in found]
+            order = best_first(scores, ids, k)
+            top, best = [ids[j] for j in order], scores[order]
+        payloads = self.store.payloads(top, catalog.HIT_FIELDS)
+        return [Hit(rank=r + 1, score=float(score), doc_id=p["doc_id"], path=p["path"], page=p["page"],
+                    page_count=p["page_count"], text=p["text"], dpi=self.config.dpi, path_raw=p.get("path_raw"))
+                for r, (score, p) in enumerate(zip(best, payloads))]
+
+    def _encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(n_tokens, dim) token vectors and the single vector the prefilter compares."""
+        tokens, singles = self.models.prefilter.encode_queries(self.models.encoder, [text])
+        return tokens[0], singles[0]
+
+    def _score(self, text: str, query: np.ndarray, found: Sequence[Candidate], k: int, exact: bool) -> np.ndarray:
+        """Final scores of the candidates: MaxSim alone, or the hybrid of HYBRID_WEIGHTS.
+
+        Where the store keeps a compressed copy, MaxSim runs on it first; the best candidates
+        are then rescored from float16 and the scores fused again. Exact search on a GPU
+        scores the float16 vectors held in GPU memory (`ResidentPages`).
+        """
+        if not found:
+            return np.zeros(0, dtype=np.float32)
+        ids = [c.id for c in found]
+        weights = None
+        parts: dict[str, np.ndarray] = {}
+        if self.config.scoring == "hybrid":
+            lexicon = self._corpus_lexicon()
+            weights = lexicon.idf(self.models.encoder.query_terms([text])[0])
+            parts = {"dense": np.array([c.score for c in found], dtype=np.float32), "bm25": lexicon.bm25(text, ids)}
+        resident = self._resident_pages() if exact else None
+        quantized = self.store.capabilities.quantized is not None and resident is None
+        late = resident.scores(query, ids, weights) if resident else self._maxsim(query, found, weights, quantized)
+
+        def final() -> np.ndarray:
+            return late if not parts else fuse({"maxsim": late, **parts}, HYBRID_WEIGHTS)
+
+        if quantized:
+            best = np.argsort(-final(), kind="stable")[: max(RESCORE, 4 * k)]
+            late[best] = self._maxsim(query, [found[j] for j in best], weights, quantized=False)
+        return final()
+
+    def _maxsim(self, query: np.ndarray, found: Sequence[Candidate], weights: np.ndarray | None,
+                quantized: bool) -> np.ndarray:
+        scores = []
+        for start in range(0, len(found), SCORE_STEP):
+            pages = self.store.pages(found[start : start + SCORE_STEP], quantized=quantized)
+            scores.append(maxsim_pages([query], [p.array() for p in pages],
+                                       weights=None if weights is None else [weights])[0].numpy())
+        return np.concatenate(scores)
+
+    def _resident_pages(self) -> ResidentPages | None:
+        """All searchable pages in GPU memory, loaded on the first exact search on a GPU and
+        kept until the index changes; None on other devices (there the memory map is as fast)."""
+        if self._resident is None:
+            device = pick_device(self.models.device)
+            if not device.startswith("cuda"):
+                return None
+            self._resident = resident_pages(self.store, self.config.dim, device)
+        return self._resident
+
+    def _corpus_lexicon(self) -> Lexicon:
+        """BM25 and term statistics over every complete page's text, kept until the index changes."""
+        if self._lexicon is None:
+            pages = list(catalog.searchable_pages(self.store, ("text",)))
+            self._lexicon = Lexicon([pid for pid, _ in pages], [p.get("text", "") for _, p in pages],
+                                    self.models.encoder.page_terms)
+        return self._lexicon
+
+
+def resident_pages(store: Store, dim: int, device: str) -> ResidentPages:
+    """Every searchable page of `store` packed on `device`."""
+    where = catalog.searchable_only(None)
+    sizes = [(pid, p[catalog.ROWS]) for pid, p in catalog.searchable_pages(store, (catalog.ROWS,))]
+    rows = ((page.id, page.rows()) for batch in store.scan(where, vectors=True) for page in batch)
+    return ResidentPages.load(sizes, rows, dim, device)
