@@ -17,7 +17,7 @@ from .errors import ColretrieveError
 from .index import Index
 from .search import searchable
 from .settings import DEFAULT_INDEX_DIR, INDEX_ENV, default_index_dir
-from .storage.qdrant import QdrantOptions
+from .storage.collection import QdrantOptions
 from .vectors.forms import FORMATS
 
 INDEX_HELP = (f"Index directory, or http://HOST:6333/COLLECTION on a Qdrant server or cluster "

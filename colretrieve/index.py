@@ -21,7 +21,7 @@ from .scoring import cpu_kernel
 from .search import Hit, Searcher
 from .settings import CANDIDATES, DPI, ENCODER, OCR, POOL_FACTOR, RENDERER, STORE, VECTORS, IndexConfig, K
 from .storage import Filter, Store
-from .storage.qdrant import QdrantOptions
+from .storage.collection import QdrantOptions
 
 
 class Index:

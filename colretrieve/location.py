@@ -27,9 +27,9 @@ from .errors import ColretrieveError, IndexConfigError, IndexCorruptError
 from .files import publish_json, read_json
 from .lock import IndexLock
 from .settings import CONFIG_FILE, DIRECTORY_STORES, IndexConfig
-from .storage import Store
+from .storage import Store, StoreSchema
+from .storage.collection import META_KEY, QdrantOptions
 from .storage.edge import METADATA_FILE, SHARD_DIR, EdgeStore
-from .storage.qdrant import META_KEY, QdrantOptions, QdrantStore, connect
 
 STORE_DIR = "store"
 #: Written first into every directory colretrieve makes an index in: what it may clean up.
@@ -141,6 +141,8 @@ class Location:
             return read_json(store / METADATA_FILE, self.repair) or None
         if not (store / "meta.json").is_file():  # qdrant-client's local mode keeps its collections there
             return None
+        from .storage.qdrant import connect  # the Qdrant client (~1 s to import) loads only where it is used
+
         client = connect(str(store))
         try:
             for collection in client.get_collections().collections:
@@ -170,7 +172,7 @@ class Location:
         store: Store
         if self.directory is None:
             server, collection = self._server
-            store = QdrantStore.open(connect(server, grpc=self.grpc), collection)
+            store = _open_collection(server, collection, grpc=self.grpc)
             return IndexConfig.from_dict(store.metadata, str(self)), store, None
         config = self._config()
         lock = self._hold(self.directory)
@@ -181,7 +183,7 @@ class Location:
                 store = EdgeStore.open(self.directory / STORE_DIR, config.schema, config.vectors, writable=writable,
                                        verify=verify, repair=self.repair)
             else:
-                store = QdrantStore.open(connect(str(self.directory / STORE_DIR)), config.collection, config.schema)
+                store = _open_collection(str(self.directory / STORE_DIR), config.collection, config.schema)
         except BaseException:
             lock.release()
             raise
@@ -221,6 +223,8 @@ class Location:
         """True if an index is already here (for a server: the collection exists)."""
         if self.directory is not None:
             return (self.directory / CONFIG_FILE).exists()
+        from .storage.qdrant import connect
+
         server, collection = self._server
         client = connect(server, grpc=self.grpc)
         try:
@@ -229,11 +233,21 @@ class Location:
             client.close()
 
     def _create_store(self, config: IndexConfig, options: QdrantOptions | None) -> Store:
+        if self.directory is not None and config.store == "edge":
+            return EdgeStore.create(self.directory / STORE_DIR, config.schema, config.vectors, asdict(config), INDEXES)
+        from .storage.qdrant import QdrantStore, connect
+
         if self.directory is None:
             server, collection = self._server
             return QdrantStore.create(connect(server, grpc=self.grpc), collection, config.schema, options,
                                       metadata=asdict(config), indexes=INDEXES)
-        if config.store == "edge":
-            return EdgeStore.create(self.directory / STORE_DIR, config.schema, config.vectors, asdict(config), INDEXES)
         return QdrantStore.create(connect(str(self.directory / STORE_DIR)), config.collection, config.schema,
                                   options, metadata=asdict(config), indexes=INDEXES)
+
+
+def _open_collection(where: str, collection: str, schema: StoreSchema | None = None, grpc: bool = False) -> Store:
+    """The store in a Qdrant collection. The Qdrant client (~1 s to import) loads only where a
+    collection is opened or made, not for the embedded store."""
+    from .storage.qdrant import QdrantStore, connect
+
+    return QdrantStore.open(connect(where, grpc=grpc), collection, schema)

@@ -24,7 +24,7 @@ from .lock import IndexLock
 from .scoring.pooling import pool_tokens
 from .settings import STORE, IndexConfig
 from .storage import Store
-from .storage.qdrant import QdrantOptions
+from .storage.collection import QdrantOptions
 
 #: Settings that decide what the stored vectors mean; the target must agree on all of them.
 SAME = ("encoder_id", "dim", "single_dim", "prefilter_id", "pool_factor", "scoring", "format_version")

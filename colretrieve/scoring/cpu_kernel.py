@@ -8,8 +8,9 @@ built, score on the portable blocked-matmul path in `maxsim.py`; `name()` says w
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 import torch
@@ -18,7 +19,8 @@ from ..vectors.layout import PANEL, PanelPage
 
 
 class _Kernel(Protocol):
-    """The extension module's functions (typed in `_cpu_maxsim.pyi`)."""
+    """The compiled extension's functions (`_cpu_maxsim.cpp`, built by setup.py): pointers to
+    C-contiguous arrays; out[t, p] is the max over page p's vectors of q[t] . v."""
 
     def supported(self) -> bool: ...
 
@@ -28,10 +30,9 @@ class _Kernel(Protocol):
 
 def _load() -> _Kernel | None:
     try:
-        from . import _cpu_maxsim
+        return cast(_Kernel, importlib.import_module(f"{__package__}._cpu_maxsim"))
     except ImportError:  # not built (a source tree used without `pip install -e .`)
         return None
-    return _cpu_maxsim
 
 
 _cpu_maxsim = _load()

@@ -15,7 +15,7 @@ import os
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -35,7 +35,6 @@ from qdrant_client.http.exceptions import (
 )
 
 from ..errors import (
-    ColretrieveError,
     IndexConfigError,
     IndexLockedError,
     StoreUnreachableError,
@@ -59,12 +58,11 @@ from .base import (
     stored_payload,
     translate_filter,
 )
+from .collection import META_KEY, QdrantOptions
 
 T = TypeVar("T")
 
 REST_PORT, GRPC_PORT = 6333, 6334
-#: Collection metadata key under which colretrieve keeps {"schema": ..., "config": ...}.
-META_KEY = "colretrieve"
 #: A compressed copy of the multi-vectors kept in RAM by the server (always_ram).
 QUANTIZATION: dict[str | None, models.QuantizationConfig | None] = {
     None: None,
@@ -196,32 +194,6 @@ def _required_filter(filter: Filter) -> models.Filter:
     if translated is None:
         raise ValueError(f"a write by filter needs a non-empty filter, not {filter!r}")
     return translated
-
-
-@dataclass
-class QdrantOptions:
-    """How a new collection is laid out (the first five) and how requests are sent (the last two).
-
-    `on_disk`: the server keeps multi-vectors (~260 KB a ColPali page in float16) in
-    memory-mapped files, its page cache holding the hot ones, rather than all in RAM.
-    `quantization`: None, "int8" or "binary": a compressed RAM copy of the multi-vectors for
-    Qdrant's own MAX_SIM queries (colretrieve itself reads the originals). `shard_number`, `replication_factor`,
-    `write_consistency_factor`: the cluster layout, None for the server's default.
-    `batch_size`: points per request; 8 ColPali pages (1030 x 128) are ~23 MB of JSON, under
-    the server's default 32 MB request limit. `retries`: see `with_retries`.
-    """
-
-    on_disk: bool = True
-    quantization: str | None = None
-    shard_number: int | None = None
-    replication_factor: int | None = None
-    write_consistency_factor: int | None = None
-    batch_size: int = 8
-    retries: int = 5
-
-    def __post_init__(self) -> None:
-        if self.quantization not in QUANTIZATION:
-            raise ColretrieveError(f"quantization: expected None, 'int8' or 'binary', got {self.quantization!r}")
 
 
 class QdrantStore:

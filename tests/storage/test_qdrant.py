@@ -21,7 +21,8 @@ from colretrieve.errors import (
 )
 from colretrieve.scoring import maxsim, pack
 from colretrieve.storage.base import MULTI
-from colretrieve.storage.qdrant import QdrantOptions, QdrantStore, connect, with_retries
+from colretrieve.storage.collection import QdrantOptions
+from colretrieve.storage.qdrant import QdrantStore, connect, with_retries
 
 
 @pytest.mark.parametrize("grpc", [False, True])
