@@ -279,8 +279,10 @@ def test_a_file_rewritten_between_planning_and_reading_fails(samples: Path, tmp_
 # ---- 6. corrupt index files ---------------------------------------------------------------
 
 def _garble(path: Path) -> None:
+    """Random bytes over the file's first MiB: all of a small index's payloads (the engine lays
+    them out differently from run to run, so a few KiB might hit only superseded records)."""
     with open(path, "r+b") as fh:
-        fh.write(np.random.default_rng(1).bytes(min(path.stat().st_size, 4096)))
+        fh.write(np.random.default_rng(1).bytes(min(path.stat().st_size, 1 << 20)))
 
 
 @pytest.mark.parametrize("name", ["index.json", f"store/{SCHEMA_FILE}", f"store/{SHARD_DIR}/edge_config.json",
