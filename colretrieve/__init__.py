@@ -1,6 +1,23 @@
-"""colretrieve: page retrieval over PDFs with late interaction, embedded or on a Qdrant cluster."""
+"""colretrieve: page retrieval over PDFs with late interaction, embedded or on a Qdrant cluster.
+
+`Index`, `Hit` and `IngestReport` load on first use, so the CLI's help and usage errors start
+without torch."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from .errors import ColretrieveError
-from .index import Hit, Index, IngestReport
+
+if TYPE_CHECKING:
+    from .index import Hit, Index, IngestReport
 
 __all__ = ["ColretrieveError", "Hit", "Index", "IngestReport"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Hit", "Index", "IngestReport"):
+        from . import index
+
+        return getattr(index, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,18 +7,20 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import settings
 from .documents.render import MAX_DPI, MIN_DPI, RENDERERS
 from .errors import ColretrieveError
-from .index import Index
-from .search import searchable
+from .queries import searchable
 from .settings import DEFAULT_INDEX_DIR, INDEX_ENV, default_index_dir
 from .storage.collection import QdrantOptions
 from .vectors.forms import FORMATS
+
+if TYPE_CHECKING:
+    from .index import Index
 
 INDEX_HELP = (f"Index directory, or http://HOST:6333/COLLECTION on a Qdrant server or cluster "
               f"[default: ${INDEX_ENV} or ./{DEFAULT_INDEX_DIR}].")
@@ -61,6 +63,13 @@ def _layout(on_disk: bool, quantization: str | None, shards: int | None, replica
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+
+
+def _index() -> type[Index]:
+    """`Index`, imported when a command runs: help and usage errors load no model library."""
+    from .index import Index
+
+    return Index
 
 
 def _fail(message: str) -> None:
@@ -142,7 +151,7 @@ def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str
     Unchanged files are skipped and an interrupted run resumes. Exit status 1 if any file failed.
     """
     options: dict[str, Any] = {"max_pixels": max_pixels} if max_pixels else {}
-    with Index.open_or_create(_target(target), encoder, device=device, grpc=grpc, dpi=dpi, renderer=renderer,
+    with _index().open_or_create(_target(target), encoder, device=device, grpc=grpc, dpi=dpi, renderer=renderer,
                               ocr=ocr, prefilter=prefilter, pool_factor=pool_factor, vectors=vector_format,
                               store=store, qdrant=_layout(on_disk, quantization, shards, replicas, write_consistency),
                               **options) as idx:
@@ -181,7 +190,7 @@ def query(text: str, target: str | None, grpc: bool, k: int, exact: bool, candid
     """
     if not searchable(text):
         _fail(f"query {text!r} has no letter or digit to search for")
-    with Index.open(_target(target), device=device, grpc=grpc, read_only=True) as idx:
+    with _index().open(_target(target), device=device, grpc=grpc, read_only=True) as idx:
         hits = idx.search(text, k=k, exact=exact, candidates=candidates,
                           filter={"file": file_name} if file_name else None)
         _print_hits(hits, as_json)
@@ -213,7 +222,7 @@ def _print_hits(hits: list, as_json: bool) -> None:
 @index_option
 def delete(document: str, target: str | None, grpc: bool) -> None:
     """Remove DOCUMENT, given by its file path or doc id (or a unique prefix of it)."""
-    with Index.open(_target(target), grpc=grpc) as idx:
+    with _index().open(_target(target), grpc=grpc) as idx:
         removed = idx.delete(document)
     click.echo(f"deleted {document}: {removed} pages")
 
@@ -223,7 +232,7 @@ def delete(document: str, target: str | None, grpc: bool) -> None:
 @json_option
 def stats(target: str | None, grpc: bool, as_json: bool) -> None:
     """Documents, pages, vectors and bytes on disk of the index."""
-    with Index.open(_target(target), grpc=grpc, read_only=True) as idx:
+    with _index().open(_target(target), grpc=grpc, read_only=True) as idx:
         info = idx.stats()
     if as_json:
         click.echo(json.dumps(info))
@@ -246,7 +255,9 @@ def check(target: str | None, grpc: bool, deep: bool, repair: bool, as_json: boo
 
     Exit status 0 if the index is sound (or was repaired), 2 if damage was found and left.
     """
-    report = Index.check(_target(target), deep=deep, repair=repair, grpc=grpc)
+    from .check import check_index
+
+    report = check_index(_target(target), deep=deep, repair=repair, grpc=grpc)
     if as_json:
         click.echo(json.dumps(report.to_dict()))
     else:
@@ -316,7 +327,7 @@ def benchmark(dataset: Path, retriever: str, index_dir: Path | None, exact: bool
     from .evaluation.runner import run_benchmark
 
     directory = index_dir or default_index_dir()
-    Index.open_or_create(directory).close()  # made (and marked as ours) before its corpus/ is written into it
+    _index().open_or_create(directory).close()  # made (and marked as ours) before its corpus/ is written into it
     data = load_dataset(dataset, corpus_dir=directory / "corpus")
     results = run_benchmark(data, directory, retriever, exact=exact, progress=True)
     if out:

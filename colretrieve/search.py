@@ -22,6 +22,7 @@ from .documents import content_hash, open_document
 from .encoders.loading import pick_device
 from .errors import ColretrieveError
 from .models import Models
+from .queries import searchable
 from .scoring import maxsim_pages
 from .scoring.lexical import Lexicon, fuse
 from .scoring.ranking import best_first
@@ -34,16 +35,6 @@ if TYPE_CHECKING:
 
 #: Candidates scored per step: quantized pages are decoded to float32 a step at a time.
 SCORE_STEP = 512
-
-
-def searchable(text: str) -> bool:
-    """True if `text` has a letter or a digit (any script). A blank, punctuation-only or
-    emoji-only query matches nothing on a page; scoring it would rank arbitrary pages.
-
-    >>> searchable("arrests in 2009"), searchable("  ?!  "), searchable("\\U0001F600"), searchable("東京")
-    (True, False, False, True)
-    """
-    return any(ch.isalnum() for ch in text)
 
 
 @dataclass

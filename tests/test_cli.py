@@ -84,3 +84,25 @@ def test_kill_9_mid_ingest_then_rerun_stores_every_page_once(samples: Path, tmp_
         stats = opened.stats()
     assert len(pages) == len(set(pages)) == 23
     assert (stats["documents"], stats["pages"], stats["incomplete_documents"]) == (5, 23, 0)
+
+
+#: Runs the CLI in-process on argv, then prints which heavy libraries it had imported.
+_LOADED = """
+import sys
+from colretrieve.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+print("loaded:", sorted(m for m in ("torch", "transformers", "qdrant_client") if m in sys.modules), code)
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["query", "--help"], ["ingest", "x.pdf", "--dpi", "0"],
+                                  ["query", "?!"], ["frobnicate"]])
+def test_help_version_and_usage_errors_load_no_model_library(args: list[str]) -> None:
+    """They answer at once: neither torch nor transformers (seconds to import) is loaded."""
+    run = subprocess.run([sys.executable, "-c", _LOADED, *args], capture_output=True, text=True, timeout=120)
+    *_, last = run.stdout.strip().splitlines()
+    assert last.startswith("loaded: []"), run.stdout + run.stderr
+    assert last.endswith(" 0") if "--help" in args or "--version" in args else last.endswith(" 2")

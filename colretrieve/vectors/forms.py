@@ -15,9 +15,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import torch
-
-from .tensors import read_only_tensor
 
 FORMATS = ("float16", "int8", "binary")
 
@@ -56,6 +53,10 @@ class VectorFormat:
             return rows.view(np.float16)
         if self.name == "binary":  # one gather of 8 floats per byte: 5x unpackbits + arithmetic
             return np.take(self._byte_table, rows, axis=0).reshape(len(rows), -1)[:, : self.dim]
+        import torch  # loaded where int8 pages are read, not by every import of the forms
+
+        from .tensors import read_only_tensor
+
         scale = read_only_tensor(np.ascontiguousarray(rows[:, self.dim:]).view(np.float32))
         codes = read_only_tensor(np.ascontiguousarray(rows[:, : self.dim]).view(np.int8))
         return codes.to(torch.float32).mul_(scale).numpy()  # torch converts on all cores
