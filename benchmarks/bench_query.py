@@ -23,6 +23,7 @@ import numpy as np
 import qdrant_edge as qe
 from tqdm import tqdm
 
+from colretrieve import settings
 from colretrieve.catalog import COMPLETE, INDEXES, point_id
 from colretrieve.scoring import cpu_kernel, maxsim_pages
 from colretrieve.storage.base import PagePoint, StoreSchema
@@ -80,7 +81,7 @@ def qdrant_rerank(store: EdgeStore, query: np.ndarray, k: int, candidates: int) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=10000)
-    parser.add_argument("--candidates", type=int, default=256)
+    parser.add_argument("--candidates", type=int, default=settings.CANDIDATES)
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/bench-query"))
     args = parser.parse_args()
@@ -99,11 +100,11 @@ def main() -> None:
     paths = (("colretrieve (mmap + kernel)", colretrieve_path), ("qdrant-edge prefetch + MAX_SIM", qdrant_rerank))
     for name, fn in paths:
         for query in queries:  # warm: page cache, memory maps, code
-            fn(store, query, 5, args.candidates)
+            fn(store, query, settings.K, args.candidates)
         latencies, tops[name] = [], []
         for query in queries:
             started = time.perf_counter()
-            tops[name].append(fn(store, query, 5, args.candidates))
+            tops[name].append(fn(store, query, settings.K, args.candidates))
             latencies.append(1000 * (time.perf_counter() - started))
         p95 = statistics.quantiles(latencies, n=20)[18]
         tops[name] = [set(t) for t in tops[name]]

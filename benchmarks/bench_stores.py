@@ -12,7 +12,7 @@ import statistics
 import time
 from pathlib import Path
 
-from colretrieve import Index
+from colretrieve import Index, settings
 from colretrieve.evaluation.datasets import load_dataset
 from colretrieve.location import Location
 from colretrieve.migrate import migrate
@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--index", type=Path, required=True, help="an embedded index of the dataset's corpus")
     parser.add_argument("--target", default="/tmp/bench-stores-local", help="a directory (local mode) or a server URL")
-    parser.add_argument("-k", type=int, default=5)
+    parser.add_argument("-k", type=int, default=settings.K)
     args = parser.parse_args()
 
     dataset = load_dataset(args.dataset, corpus_dir=args.index / "corpus")

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from colretrieve import Index
+from colretrieve import Index, settings
 from colretrieve.evaluation.datasets import load_dataset
 
 
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--against", type=Path, help="an earlier dump to compare with")
-    parser.add_argument("-k", type=int, default=5)
+    parser.add_argument("-k", type=int, default=settings.K)
     args = parser.parse_args()
     now = rankings(args.dataset, args.index, args.k)
     args.out.write_text(json.dumps(now, indent=0) + "\n")

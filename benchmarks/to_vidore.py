@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from colretrieve import settings
 from colretrieve.documents import PdfReader, content_hash, discover_documents
 from colretrieve.evaluation.datasets import load_dataset
 
@@ -33,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="a PDF-folder benchmark (pdfs/, queries.jsonl, qrels.tsv)")
     parser.add_argument("target", type=Path)
-    parser.add_argument("--dpi", type=int, default=144, help="page image resolution")
+    parser.add_argument("--dpi", type=int, default=settings.DPI, help="page image resolution")
     args = parser.parse_args()
 
     dataset = load_dataset(args.source)

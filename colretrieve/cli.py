@@ -16,7 +16,7 @@ from .documents.render import MAX_DPI, MIN_DPI, RENDERERS
 from .errors import ColretrieveError
 from .queries import searchable
 from .settings import DEFAULT_INDEX_DIR, INDEX_ENV, default_index_dir
-from .storage.collection import QdrantOptions
+from .storage.collection import QUANTIZATIONS, QdrantOptions
 from .vectors.forms import FORMATS
 
 if TYPE_CHECKING:
@@ -42,9 +42,9 @@ def layout_options(command):
     for option in reversed([
         click.option("--store", type=click.Choice(settings.DIRECTORY_STORES), default=settings.STORE, show_default=True,
                      help="For a new directory index: embedded qdrant-edge, or qdrant-client's local mode."),
-        click.option("--on-disk/--in-ram", default=True, show_default=True,
+        click.option("--on-disk/--in-ram", default=QdrantOptions.on_disk, show_default=True,
                      help="Qdrant collection: multi-vectors in memory-mapped files or all in RAM."),
-        click.option("--quantization", type=click.Choice(["int8", "binary"]), default=None,
+        click.option("--quantization", type=click.Choice([q for q in QUANTIZATIONS if q]), default=None,
                      help="Qdrant collection: a compressed RAM copy of the multi-vectors."),
         click.option("--shards", type=click.IntRange(min=1), default=None, help="Qdrant collection: shard_number."),
         click.option("--replicas", type=click.IntRange(min=1), default=None,
@@ -100,7 +100,7 @@ class _Group(click.Group):
             _fail(f"{exc.filename or 'colretrieve'}: {exc.strerror or exc}")
 
 
-device_option = click.option("--device", default="auto", show_default=True,
+device_option = click.option("--device", default=settings.DEVICE, show_default=True,
                              help="Where models run: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps.")
 
 
@@ -282,7 +282,8 @@ def check(target: str | None, grpc: bool, deep: bool, repair: bool, as_json: boo
 @click.option("--vectors", "vector_format", type=click.Choice(FORMATS), default=None,
               help="The new index's vector file (embedded store) [default: the source's].")
 @click.option("--grpc", is_flag=True, help="Talk to Qdrant servers over gRPC (port 6334) instead of REST.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Pages per write.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=settings.MIGRATE_BATCH, show_default=True,
+              help="Pages per write.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
 def migrate(source: str, destination: str, store: str, on_disk: bool, quantization: str | None, shards: int | None,
@@ -327,7 +328,8 @@ def benchmark(dataset: Path, retriever: str, index_dir: Path | None, exact: bool
     from .evaluation.runner import run_benchmark
 
     directory = index_dir or default_index_dir()
-    _index().open_or_create(directory).close()  # made (and marked as ours) before its corpus/ is written into it
+    if not (directory / settings.CONFIG_FILE).exists():  # made (and marked as ours) before its corpus/ is written
+        _index().create(directory).close()
     data = load_dataset(dataset, corpus_dir=directory / "corpus")
     results = run_benchmark(data, directory, retriever, exact=exact, progress=True)
     if out:

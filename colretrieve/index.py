@@ -19,7 +19,7 @@ from .lock import IndexLock
 from .models import Models
 from .scoring import cpu_kernel
 from .search import Hit, Searcher
-from .settings import CANDIDATES, DPI, ENCODER, OCR, POOL_FACTOR, RENDERER, STORE, VECTORS, IndexConfig, K
+from .settings import CANDIDATES, DEVICE, DPI, ENCODER, OCR, POOL_FACTOR, RENDERER, STORE, VECTORS, IndexConfig, K
 from .storage import Filter, Store
 from .storage.collection import QdrantOptions
 
@@ -41,13 +41,13 @@ class Index:
         self._store = store
         self._lock = lock
         self._models = models
-        self._searcher = Searcher(store, config, models)
+        self._searcher = Searcher(store, models)
 
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
     def create(cls, target: str | Path, encoder: str = ENCODER, *, dpi: int = DPI, renderer: str = RENDERER,
                ocr: str = OCR, prefilter: str | None = None, pool_factor: int = POOL_FACTOR, vectors: str = VECTORS,
-               store: str = STORE, qdrant: QdrantOptions | None = None, grpc: bool = False, device: str = "auto",
+               store: str = STORE, qdrant: QdrantOptions | None = None, grpc: bool = False, device: str = DEVICE,
                model: MultiVectorEncoder | None = None, **encoder_options: Any) -> Index:
         """A new, empty index at `target` (which must not hold one already).
 
@@ -70,22 +70,20 @@ class Index:
         """
         if not MIN_DPI <= dpi <= MAX_DPI:
             raise ColretrieveError(f"dpi {dpi}: expected {MIN_DPI} to {MAX_DPI}")
-        chosen: list[Models] = []
+        loaded: list[Any] = []
 
         def configure() -> IndexConfig:  # runs once the directory is held: models load once
-            config, models = Models.choose(encoder, prefilter, device, encoder_options, model, dpi=dpi,
-                                           renderer=renderer, ocr=ocr, pool_factor=pool_factor)
-            chosen.append(models)
+            config, *models = Models.choose(encoder, prefilter, device, encoder_options, model, dpi=dpi,
+                                            renderer=renderer, ocr=ocr, pool_factor=pool_factor)
+            loaded.extend(models)
             return config
 
         location = Location.parse(target, grpc)
         config, pages, lock = location.create(store, vectors, configure, qdrant)
-        models = chosen[0]
-        models.config, models.where = config, str(location)
-        return cls(location, config, pages, lock, models)
+        return cls(location, config, pages, lock, Models(config, str(location), device, *loaded))
 
     @classmethod
-    def open(cls, target: str | Path, device: str = "auto", grpc: bool = False, read_only: bool = False,
+    def open(cls, target: str | Path, device: str = DEVICE, grpc: bool = False, read_only: bool = False,
              model: MultiVectorEncoder | None = None) -> Index:
         """The index at `target` (a directory or a server URL, as for `create`); the encoder
         loads on first use (stats and delete need none), unless `model`, the index's encoder
@@ -102,7 +100,7 @@ class Index:
         return cls(location, config, store, lock, models)
 
     @classmethod
-    def open_or_create(cls, target: str | Path, encoder: str | None = None, *, device: str = "auto",
+    def open_or_create(cls, target: str | Path, encoder: str | None = None, *, device: str = DEVICE,
                        grpc: bool = False, model: MultiVectorEncoder | None = None, **settings: Any) -> Index:
         """The index at `target` if there is one, else a new one made with `encoder` and
         `settings` (as `create` takes them; an existing index keeps its own). Naming an
@@ -136,7 +134,7 @@ class Index:
 
     @property
     def store(self) -> Store:
-        """Where the pages are kept (for tools that move them, such as migrate)."""
+        """Where the pages are kept (for tools that read them directly)."""
         return self._store
 
     @property
@@ -160,10 +158,8 @@ class Index:
         its pages are stored. `batch_size` (pages per encoder step) trades speed for memory.
         """
         self._searcher.changed()
-        if batch_size is not None:
-            self.encoder.batch_size = batch_size
-        return ingest(self._store, self.config, self.encoder, self.prefilter, paths, images=images,
-                      progress=progress, echo=echo)
+        return ingest(self._store, self._models, paths, images=images, progress=progress, echo=echo,
+                      batch_size=batch_size)
 
     def search(self, text: str, k: int = K, filter: Filter | None = None, *, exact: bool = False,
                candidates: int = CANDIDATES) -> list[Hit]:

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,10 @@ from .documents import (
     read_words,
 )
 from .documents.reader import OcrFunction
-from .encoders import MultiVectorEncoder, SingleVectorEncoder
+from .encoders import MultiVectorEncoder
 from .errors import BadDocumentError, DiskFullError, IndexConfigError, IndexCorruptError, StoreUnreachableError
+from .models import Models
 from .scoring.pooling import pool_tokens
-from .settings import IndexConfig
 from .storage import Store
 
 #: Failures of the index itself, not of one document: an ingest stops on them (pages stored before stay).
@@ -75,26 +76,44 @@ class _Job:
     failed: bool = False
 
 
-def ingest(store: Store, config: IndexConfig, encoder: MultiVectorEncoder, prefilter: SingleVectorEncoder,
-           paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
-           echo: Callable[[str], None] | None = None) -> IngestReport:
-    """Add the documents under `paths` to `store` (see `Index.ingest`)."""
+def ingest(store: Store, models: Models, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
+           echo: Callable[[str], None] | None = None, batch_size: int | None = None) -> IngestReport:
+    """Add the documents under `paths` to `store` (see `Index.ingest`). The models load only
+    when there are pages to encode, and a model that cannot load stops the run."""
     say = echo or (lambda line: None)
     report = IngestReport()
     started = time.perf_counter()
-    run = _Run(store, config, encoder, prefilter, report, say)
+    run = _Run(store, models, report, say)
     jobs = run.plan(paths, images)
     total = sum(job.page_count - len(job.stored) for job in jobs)
+    if total:
+        models.load()
     from tqdm.auto import tqdm
 
     with tqdm(total=total, unit="page", disable=not progress or total == 0, dynamic_ncols=True,
-              desc="ingest") as bar, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+              desc="ingest") as bar, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool, \
+            _pages_per_step(models, batch_size if total else None):
         run.bar, run.pool = bar, pool
         if progress:
             run.tell = lambda line: bar.write(line, file=sys.stderr)
         run.pages_of(jobs)
     report.seconds = time.perf_counter() - started
     return report
+
+
+@contextmanager
+def _pages_per_step(models: Models, size: int | None) -> Iterator[None]:
+    """The encoder takes `size` pages a step for this run (None: its own); a model shared by
+    several indexes keeps its own setting after."""
+    if size is None:
+        yield
+        return
+    encoder = models.encoder
+    before, encoder.batch_size = encoder.batch_size, size
+    try:
+        yield
+    finally:
+        encoder.batch_size = before
 
 
 class _Run:
@@ -104,13 +123,16 @@ class _Run:
     else each document's pages retried alone), reported, and the rest of the batch goes on.
     """
 
-    def __init__(self, store: Store, config: IndexConfig, encoder: MultiVectorEncoder,
-                 prefilter: SingleVectorEncoder, report: IngestReport, say: Callable[[str], None]) -> None:
-        self.store, self.config, self.encoder, self.prefilter = store, config, encoder, prefilter
+    def __init__(self, store: Store, models: Models, report: IngestReport, say: Callable[[str], None]) -> None:
+        self.store, self.models, self.config = store, models, models.config
         self.report, self.say, self.tell = report, say, say
         self.bar: Any = None
         self.pool: ThreadPoolExecutor | None = None
         self.batch: list[tuple[_Job, Page]] = []
+
+    @property
+    def encoder(self) -> MultiVectorEncoder:
+        return self.models.encoder
 
     # ---- plan ------------------------------------------------------------------------
     def plan(self, paths: Iterable[str | Path], images: bool) -> list[_Job]:
@@ -234,7 +256,7 @@ class _Run:
         read_words(opened, self.pool)  # scans OCRed side by side
         pages = [page for _, page in batch]
         encoded = self.encoder.encode_pages(pages)
-        singles = self.prefilter.embed_pages(pages, encoded)
+        singles = self.models.prefilter.embed_pages(pages, encoded)
         points = []
         for page, item, summary in zip(pages, encoded, singles):
             vectors, cells = pool_tokens(item.vectors, item.cells, self.config.pool_factor)

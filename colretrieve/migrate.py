@@ -22,7 +22,7 @@ from .errors import ColretrieveError, IndexConfigError
 from .location import Location
 from .lock import IndexLock
 from .scoring.pooling import pool_tokens
-from .settings import STORE, IndexConfig
+from .settings import MIGRATE_BATCH, STORE, IndexConfig
 from .storage import Store
 from .storage.collection import QdrantOptions
 
@@ -39,7 +39,7 @@ class MigrateReport:
 
 
 def migrate(source: str | Path, target: str | Path, *, store: str = STORE, qdrant: QdrantOptions | None = None,
-            pool_factor: int | None = None, vectors: str | None = None, grpc: bool = False, batch: int = 32,
+            pool_factor: int | None = None, vectors: str | None = None, grpc: bool = False, batch: int = MIGRATE_BATCH,
             progress: bool = False) -> MigrateReport:
     """Copy the index at `source` to `target` (a directory, holding its pages in `store`, or a
     server URL; see `Index.create`). `qdrant` lays out a new Qdrant collection; `pool_factor`

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from .encoders import MultiVectorEncoder, SingleVectorEncoder, load_encoder, load_prefilter
-from .errors import IndexConfigError
-from .settings import IndexConfig, prefilter_for, scoring_for
+from .errors import ColretrieveError, IndexConfigError
+from .settings import DEVICE, IndexConfig, prefilter_for, scoring_for
 
 
 class Models:
@@ -21,7 +21,7 @@ class Models:
     test session) is taken instead of loading one; it must be the model the index was built with.
     """
 
-    def __init__(self, config: IndexConfig, where: str, device: str = "auto",
+    def __init__(self, config: IndexConfig, where: str, device: str = DEVICE,
                  encoder: MultiVectorEncoder | None = None, prefilter: SingleVectorEncoder | None = None) -> None:
         self.config = config
         self.where = where
@@ -31,19 +31,22 @@ class Models:
         self._encoder = encoder
         self._prefilter = prefilter
 
-    @classmethod
-    def choose(cls, encoder: str, prefilter: str | None, device: str, options: dict[str, Any],
-               model: MultiVectorEncoder | None = None, **settings: Any) -> tuple[IndexConfig, Models]:
+    @staticmethod
+    def choose(encoder: str, prefilter: str | None, device: str, options: dict[str, Any],
+               model: MultiVectorEncoder | None = None, **settings: Any
+               ) -> tuple[IndexConfig, MultiVectorEncoder, SingleVectorEncoder]:
         """Load `encoder` (with its `options`; `model` if it is loaded already) and the prefilter
-        (`prefilter`, or the settings' choice for it) for a new index; `settings` are the rest
-        of its IndexConfig."""
+        (`prefilter`, or the settings' choice for it) for a new index: its config (`settings`
+        are the rest of it) and the two models."""
+        if model is not None and model.source not in (None, encoder):
+            raise ColretrieveError(f"model {model.name} was loaded as {model.source!r}, not as encoder {encoder!r}")
         model = model or load_encoder(encoder, device=device, **options)
         kind = prefilter or prefilter_for(model.summary_dim is not None)
         single = load_prefilter(kind, model, device=device)
         config = IndexConfig(encoder=encoder, encoder_options=options, encoder_id=model.name, dim=model.dim,
                              prefilter=kind, prefilter_id=single.name, single_dim=single.dim,
                              scoring=scoring_for(model.has_vocabulary), **settings)
-        return config, cls(config, "", device, model, single)
+        return config, model, single
 
     @property
     def encoder(self) -> MultiVectorEncoder:
@@ -60,6 +63,11 @@ class Models:
             self._same(self.config.prefilter_id, single.name)
             self._prefilter = single
         return self._prefilter
+
+    def load(self) -> None:
+        """Load both models now (an ingest with pages to encode: a model that cannot load stops
+        it before any file is blamed)."""
+        _ = self.encoder, self.prefilter
 
     def _same(self, saved: str, loaded: str) -> None:
         if saved != loaded:

@@ -27,7 +27,7 @@ from .scoring import maxsim_pages
 from .scoring.lexical import Lexicon, fuse
 from .scoring.ranking import best_first
 from .scoring.resident import ResidentPages
-from .settings import CANDIDATES, DPI, HYBRID_WEIGHTS, RESCORE, IndexConfig
+from .settings import CANDIDATES, DPI, HYBRID_WEIGHTS, RESCORE
 from .storage import Candidate, Filter, Store
 
 if TYPE_CHECKING:
@@ -73,9 +73,9 @@ class Hit:
 class Searcher:
     """Searches one index's `store` with its `models`."""
 
-    def __init__(self, store: Store, config: IndexConfig, models: Models) -> None:
+    def __init__(self, store: Store, models: Models) -> None:
         self.store = store
-        self.config = config
+        self.config = models.config
         self.models = models
         self._lexicon: Lexicon | None = None  # built on the first hybrid search
         self._resident: ResidentPages | None = None  # built on the first exact search on a GPU

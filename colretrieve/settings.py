@@ -35,6 +35,11 @@ VECTORS = "float16"
 DIRECTORY_STORES = ("edge", "qdrant")
 STORE = "edge"
 
+#: Where models run: "auto" takes CUDA, then Apple's MPS, then the CPU. Not saved with an index.
+DEVICE = "auto"
+#: Pages per write when `migrate` copies an index.
+MIGRATE_BATCH = 32
+
 #: Pages returned by a search.
 K = 5
 #: Pages the prefilter hands to exact MaxSim: the speed/recall knob of two-stage search.

@@ -70,6 +70,8 @@ class MultiVectorEncoder(ABC):
     #: True when the encoder implements `query_terms` and `page_terms` (a text vocabulary),
     #: which enables IDF-weighted hybrid scoring.
     has_vocabulary: bool = False
+    #: The name `load_encoder` loaded it by ("text", a hub id or folder); None if made directly.
+    source: str | None = None
 
     def encode_pages(self, pages: Sequence[Page]) -> list[PageVectors]:
         out: list[PageVectors] = []

@@ -5,25 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 from .base import MultiVectorEncoder
-from .prefilters import NativePrefilter, PooledPrefilter, SingleVectorEncoder
+from .prefilters import BUILTIN_PREFILTERS, NativePrefilter, PooledPrefilter, SingleVectorEncoder
 
 
 def load_encoder(name: str, **options: Any) -> MultiVectorEncoder:
     """Load encoder `name` ("text", or a ColPali-family hub id or folder) with `options`
     (e.g. grid, device, max_pixels)."""
+    encoder: MultiVectorEncoder
     if name == "text":
         from .text import TextGridEncoder
 
-        return TextGridEncoder(**options)
-    from .colvision import ColVisionEncoder
+        encoder = TextGridEncoder(**options)
+    else:
+        from .colvision import ColVisionEncoder
 
-    return ColVisionEncoder(name, **options)
+        encoder = ColVisionEncoder(name, **options)
+    encoder.source = name
+    return encoder
 
 
 def load_prefilter(name: str, encoder: MultiVectorEncoder | None = None, **options: Any) -> SingleVectorEncoder:
     """The prefilter `name`: "native" or "pooled" (derived from `encoder`), else a CLIP/SigLIP
     dual encoder (hub id or folder) loaded with `options` (device, batch_size)."""
-    if name in ("native", "pooled"):
+    if name in BUILTIN_PREFILTERS:
         if encoder is None:
             raise ValueError(f"prefilter {name!r} is derived from an encoder; pass it")
         return NativePrefilter(encoder) if name == "native" else PooledPrefilter(encoder)

@@ -92,13 +92,11 @@ class PagePoint:
 class Capabilities:
     """What a store does itself, so callers ask instead of checking which store they hold.
 
-    `scores_in_store`: the store ranks candidates by MaxSim next to its vectors (a Qdrant
-    server can), so vectors need not cross the network. `quantized`: the form ("int8",
-    "binary") of a compressed copy of the multi-vectors that `pages(quantized=True)` reads, or
-    None where the store keeps none.
+    `quantized`: the form ("int8", "binary") of a compressed copy of the multi-vectors that
+    `pages(quantized=True)` reads, or None where the store keeps none. (A store that ranks by
+    MaxSim itself, as a Qdrant server can, will say so here.)
     """
 
-    scores_in_store: bool = False
     quantized: str | None = None
 
 
