@@ -58,8 +58,8 @@ def check_index(target: str | Path, *, deep: bool = False, repair: bool = False,
         if lost:
             location.rebuild_config()
             report.config_rebuilt = True
-    _, store, lock = location.open(writable=repair, verify=False)
-    try:
+    with location.open(writable=repair, verify=False) as held:
+        store = held.store
         report.damaged = list(store.damaged(deep))
         if repair and report.damaged:
             store.remove([d.id for d in report.damaged])
@@ -71,9 +71,5 @@ def check_index(target: str | Path, *, deep: bool = False, repair: bool = False,
             store.flush()
             report.repaired = True
         report.pages = store.count()
-    finally:
-        store.close()
-        if lock:
-            lock.release()
     return report
 

@@ -14,8 +14,7 @@ from .documents.render import MAX_DPI, MIN_DPI
 from .encoders import MultiVectorEncoder, SingleVectorEncoder
 from .errors import ColretrieveError
 from .ingest import IngestReport, ingest
-from .location import Location
-from .lock import IndexLock
+from .location import Held, Location
 from .models import Models
 from .scoring import cpu_kernel
 from .search import Hit, Searcher
@@ -32,16 +31,15 @@ class Index:
     manager or call `close()` so the next process can open it.
     """
 
-    def __init__(self, location: Location, config: IndexConfig, store: Store, lock: IndexLock | None,
-                 models: Models) -> None:
+    def __init__(self, location: Location, held: Held, models: Models) -> None:
         self.location = location
         #: The index directory; None for an index on a Qdrant server.
         self.directory = location.directory
-        self.config = config
-        self._store = store
-        self._lock = lock
+        self.config = held.config
+        self._held = held
+        self._store = held.store
         self._models = models
-        self._searcher = Searcher(store, models)
+        self._searcher = Searcher(held.store, models)
 
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -79,8 +77,8 @@ class Index:
             return config
 
         location = Location.parse(target, grpc)
-        config, pages, lock = location.create(store, vectors, configure, qdrant)
-        return cls(location, config, pages, lock, Models(config, str(location), device, *loaded))
+        held = location.create(store, vectors, configure, qdrant)
+        return cls(location, held, Models(held.config, str(location), device, *loaded))
 
     @classmethod
     def open(cls, target: str | Path, device: str = DEVICE, grpc: bool = False, read_only: bool = False,
@@ -89,15 +87,13 @@ class Index:
         loads on first use (stats and delete need none), unless `model`, the index's encoder
         already loaded, is given. `read_only` refuses writes, and reads an index whose disk is full."""
         location = Location.parse(target, grpc)
-        config, store, lock = location.open(writable=not read_only)
+        held = location.open(writable=not read_only)
         try:
-            models = Models(config, str(location), device, model)
+            models = Models(held.config, str(location), device, model)
         except BaseException:
-            store.close()
-            if lock:
-                lock.release()
+            held.close()
             raise
-        return cls(location, config, store, lock, models)
+        return cls(location, held, models)
 
     @classmethod
     def open_or_create(cls, target: str | Path, encoder: str | None = None, *, device: str = DEVICE,
@@ -122,9 +118,7 @@ class Index:
         return check_index(target, deep=deep, repair=repair, grpc=grpc)
 
     def close(self) -> None:
-        self._store.close()
-        if self._lock:
-            self._lock.release()
+        self._held.close()
 
     def __enter__(self) -> Index:
         return self

@@ -36,6 +36,29 @@ STORE_DIR = "store"
 MARKER = ".colretrieve-index"
 
 
+@dataclass
+class Held:
+    """An index opened for this process: its config, its store and the directory's lock (None
+    on a server, which orders writers itself). Closed together: the store, then the lock."""
+
+    config: IndexConfig
+    store: Store
+    lock: IndexLock | None = None
+
+    def close(self) -> None:
+        try:
+            self.store.close()
+        finally:
+            if self.lock:
+                self.lock.release()
+
+    def __enter__(self) -> Held:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @dataclass(frozen=True)
 class Location:
     """A directory, or a server URL and collection; `grpc` is how this process talks to a server."""
@@ -61,8 +84,8 @@ class Location:
         return str(self.directory) if self.directory else f"{self.server}/{self.collection}"
 
     def create(self, store: str, vectors: str | None, configure: Callable[[], IndexConfig],
-               options: QdrantOptions | None = None) -> tuple[IndexConfig, Store, IndexLock | None]:
-        """A new, empty index here: (its config, its store, the directory's lock or None).
+               options: QdrantOptions | None = None) -> Held:
+        """A new, empty index here, held.
 
         `configure` builds the config (e.g. loading the encoder) once the directory is held; the
         store kind, vector form and collection are settled here. `vectors` None keeps the
@@ -88,14 +111,18 @@ class Location:
             config = replace(config, store=store,
                              vectors=vectors or (config.vectors if store == "edge" else "float16"),
                              collection=self.collection or ("pages" if store == "qdrant" else ""))
-            pages = self._create_store(config, options)
-            if self.directory is not None:
-                config.save(self.directory)
+            held = Held(config, self._create_store(config, options), lock)
         except BaseException:
             if lock:
                 lock.release()
             raise
-        return config, pages, lock
+        if self.directory is not None:
+            try:
+                config.save(self.directory)
+            except BaseException:
+                held.close()
+                raise
+        return held
 
     @property
     def repair(self) -> str:
@@ -164,16 +191,19 @@ class Location:
         config.save(self.directory)
         return config
 
-    def open(self, writable: bool = True, verify: bool = True) -> tuple[IndexConfig, Store, IndexLock | None]:
-        """The index here: (its config, its store, the directory's lock or None). A store built
-        for another schema than the config's is an error; a store opened not `writable` refuses
-        writes (and can be read even where its disk is full); `verify` False opens a writable store
-        that needs repairing."""
+    def open(self, writable: bool = True, verify: bool = True) -> Held:
+        """The index here, held. A store built for another schema than the config's is an error;
+        a store opened not `writable` refuses writes (and can be read even where its disk is
+        full); `verify` False opens a writable store that needs repairing."""
         store: Store
         if self.directory is None:
             server, collection = self._server
             store = _open_collection(server, collection, grpc=self.grpc)
-            return IndexConfig.from_dict(store.metadata, str(self)), store, None
+            try:
+                return Held(IndexConfig.from_dict(store.metadata, str(self)), store)
+            except BaseException:
+                store.close()
+                raise
         config = self._config()
         lock = self._hold(self.directory)
         try:
@@ -187,7 +217,7 @@ class Location:
         except BaseException:
             lock.release()
             raise
-        return config, store, lock
+        return Held(config, store, lock)
 
     def _config(self) -> IndexConfig:
         directory = self.directory

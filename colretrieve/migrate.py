@@ -20,7 +20,6 @@ import numpy as np
 from . import catalog
 from .errors import ColretrieveError, IndexConfigError
 from .location import Location
-from .lock import IndexLock
 from .scoring.pooling import pool_tokens
 from .settings import MIGRATE_BATCH, STORE, IndexConfig
 from .storage import Store
@@ -47,8 +46,8 @@ def migrate(source: str | Path, target: str | Path, *, store: str = STORE, qdran
     store), both for a new target, as `Index.create` takes them."""
     report = MigrateReport()
     started = time.perf_counter()
-    config, src, src_lock = Location.parse(source, grpc).open()
-    try:
+    with Location.parse(source, grpc).open() as src:
+        config = src.config
         location = Location.parse(target, grpc)
         pool = pool_factor or config.pool_factor
         if pool != config.pool_factor and config.pool_factor != 1:
@@ -56,23 +55,11 @@ def migrate(source: str | Path, target: str | Path, *, store: str = STORE, qdran
                                    "unpooled index")
         wanted = dataclasses.replace(config, pool_factor=pool)
         # a new target takes the source's settings; no model is loaded
-        made, dst, dst_lock = location.open() if location.exists() else location.create(store, vectors,
-                                                                                          lambda: wanted, qdrant)
-        try:
-            _check_compatible(wanted, made, location)
-            report = _copy(src, dst, batch, progress, report, pool if pool != config.pool_factor else 1)
-        finally:
-            _close(dst, dst_lock)
-    finally:
-        _close(src, src_lock)
+        with location.open() if location.exists() else location.create(store, vectors, lambda: wanted, qdrant) as dst:
+            _check_compatible(wanted, dst.config, location)
+            report = _copy(src.store, dst.store, batch, progress, report, pool if pool != config.pool_factor else 1)
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _close(store: Store, lock: IndexLock | None) -> None:
-    store.close()
-    if lock:
-        lock.release()
 
 
 def _check_compatible(src: IndexConfig, dst: IndexConfig, location: Location) -> None:
