@@ -61,6 +61,21 @@ def test_token_weights_scale_each_tokens_best_match(cpu_path) -> None:
     np.testing.assert_allclose(got, maxsim_reference(queries, pages, weights), rtol=1e-5, atol=1e-4)
 
 
+def test_positive_token_weights_can_ride_on_the_query_vectors(cpu_path) -> None:
+    """w * max<q, d> = max<w * q, d> for w > 0: IDF weights can be folded into the query's token
+    vectors, so a store that only knows plain MaxSim (a Qdrant server) scores as we do."""
+    rng = np.random.default_rng(6)
+    pages = _ragged(rng, 12, 8, 20)
+    queries = _ragged(rng, 3, 8, 6)
+    weights = [rng.uniform(0.1, 3.0, len(q)).astype(np.float32) for q in queries]
+    scaled = [q * w[:, None] for q, w in zip(queries, weights)]
+    np.testing.assert_allclose(maxsim(scaled, *pack(pages)).numpy(), maxsim(queries, *pack(pages), weights=weights),
+                               rtol=1e-5, atol=1e-5)
+    negative = [-w for w in weights]  # the identity needs w > 0: a negative weight turns max into min
+    flipped = [q * w[:, None] for q, w in zip(queries, negative)]
+    assert not np.allclose(maxsim(flipped, *pack(pages)).numpy(), maxsim(queries, *pack(pages), weights=negative))
+
+
 def test_empty_candidate_list() -> None:
     flat, offsets = pack([])
     assert maxsim([np.ones((2, 4), np.float32)], flat, offsets).shape == (1, 0)
