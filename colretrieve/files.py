@@ -23,11 +23,25 @@ def publish(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    folder = os.open(path.parent, os.O_RDONLY)
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """Make the names in `folder` (a rename, a new file) durable."""
+    handle = os.open(folder, os.O_RDONLY)
     try:
-        os.fsync(folder)
+        os.fsync(handle)
     finally:
-        os.close(folder)
+        os.close(handle)
+
+
+def fsync_tree(folder: Path) -> None:
+    """Every file in `folder`, and the folder itself, on disk: before a rename publishes it."""
+    for item in folder.iterdir():
+        if item.is_file():
+            with open(item, "rb") as fh:
+                os.fsync(fh.fileno())
+    sync_folder(folder)
 
 
 def publish_json(path: Path, value: Any) -> None:

@@ -26,12 +26,13 @@ from .queries import searchable
 from .scoring import maxsim_pages
 from .scoring.lexical import Lexicon, fuse
 from .scoring.ranking import best_first
-from .scoring.resident import ResidentPages
 from .settings import CANDIDATES, DPI, HYBRID_WEIGHTS, RESCORE
 from .storage import Candidate, Filter, Store
 
 if TYPE_CHECKING:
     from PIL import Image
+
+    from .scoring.resident import ResidentPages
 
 #: Candidates scored per step: quantized pages are decoded to float32 a step at a time.
 SCORE_STEP = 512
@@ -145,7 +146,7 @@ class Searcher:
         for start in range(0, len(found), SCORE_STEP):
             pages = self.store.pages(found[start : start + SCORE_STEP], quantized=quantized)
             scores.append(maxsim_pages([query], [p.array() for p in pages],
-                                       weights=None if weights is None else [weights])[0].numpy())
+                                       weights=None if weights is None else [weights])[0])
         return np.concatenate(scores)
 
     def _resident_pages(self) -> ResidentPages | None:
@@ -169,6 +170,8 @@ class Searcher:
 
 def resident_pages(store: Store, dim: int, device: str) -> ResidentPages:
     """Every searchable page of `store` packed on `device`."""
+    from .scoring.resident import ResidentPages
+
     where = catalog.searchable_only(None)
     sizes = [(pid, p[catalog.ROWS]) for pid, p in catalog.searchable_pages(store, (catalog.ROWS,))]
     rows = ((page.id, page.rows()) for batch in store.scan(where, vectors=True) for page in batch)

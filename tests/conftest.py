@@ -4,7 +4,9 @@ index built once."""
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 DEV = ROOT.parent / "shared" / "bench" / "dev"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A cache of exported query graphs for this session only (the CLI processes tests start
+    inherit it): tests neither read nor fill the user's ~/.cache."""
+    from colretrieve.encoders.exported import CACHE_ENV
+
+    cache = tmp_path_factory.mktemp("model-cache")
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(cache)
+    yield cache
+    if before is None:
+        del os.environ[CACHE_ENV]
+    else:
+        os.environ[CACHE_ENV] = before
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ..errors import ColretrieveError
 
 
@@ -17,6 +15,8 @@ def pick_device(device: str = "auto") -> str:
     """"auto" takes CUDA, then Apple's MPS, then the CPU."""
     if device != "auto":
         return device
+    import torch
+
     if torch.cuda.is_available():
         return "cuda"
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
@@ -106,6 +106,8 @@ def load_checkpoint(model: str, families: Mapping[str, str], role: str,
     if kind not in families:
         raise ColretrieveError(f"model {model} is a {kind or 'unknown'!r} model; {role}")
     device = pick_device(device)
+    import torch
+
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     loaded = load_pretrained(getattr(transformers, families[kind]), path, dtype=dtype).to(device).eval()
     return kind, loaded, path, device

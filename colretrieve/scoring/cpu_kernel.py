@@ -9,13 +9,17 @@ built, score on the portable blocked-matmul path in `maxsim.py`; `name()` says w
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Sequence
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
-import torch
 
 from ..vectors.layout import PANEL, PanelPage
+
+if TYPE_CHECKING:
+    import torch
 
 
 class _Kernel(Protocol):
@@ -37,7 +41,9 @@ def _load() -> _Kernel | None:
 
 _cpu_maxsim = _load()
 
-DTYPES = {torch.float16: True, torch.float32: False, np.dtype(np.float16): True, np.dtype(np.float32): False}
+#: Whether each accepted dtype is float16 (torch's dtypes are matched by name: torch is not
+#: imported for a query that scores numpy pages).
+DTYPES = {"torch.float16": True, "torch.float32": False, "float16": True, "float32": False}
 
 
 def available() -> bool:
@@ -61,44 +67,54 @@ def accepts(pages: Sequence[np.ndarray | torch.Tensor | PanelPage], dim: int) ->
         return all(isinstance(p, PanelPage) and p.panels.dtype == np.float16 and p.panels.shape[1:] == (dim, PANEL)
                    and len(p) > 0 and p.panels.flags.c_contiguous for p in pages)
     dtype = pages[0].dtype
-    return dtype in DTYPES and all(
+    return str(dtype) in DTYPES and all(
         not isinstance(p, PanelPage) and p.dtype == dtype and p.ndim == 2 and p.shape[1] == dim and len(p) > 0
         and _contiguous(p) for p in pages)
 
 
-def packed_addresses(flat: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def packed_addresses(flat: torch.Tensor, offsets: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """(address of each page's first vector, vectors in each page) of a packed (flat, offsets)."""
     row_bytes = flat.shape[1] * flat.element_size()
-    offsets = offsets.to(torch.int64)
-    return flat.data_ptr() + offsets[:-1] * row_bytes, offsets.diff()
+    bounds = offsets.cpu().numpy().astype(np.int64)
+    return flat.data_ptr() + bounds[:-1] * row_bytes, np.diff(bounds)
 
 
-def page_addresses(pages: Sequence[np.ndarray | torch.Tensor | PanelPage]) -> tuple[torch.Tensor, torch.Tensor]:
+def page_addresses(pages: Sequence[np.ndarray | torch.Tensor | PanelPage]) -> tuple[np.ndarray, np.ndarray]:
     """(address, length) of each page, for pages given one array each."""
-    addresses = [p.data_ptr() if isinstance(p, torch.Tensor) else
-                 (p.panels if isinstance(p, PanelPage) else p).__array_interface__["data"][0] for p in pages]
-    return torch.tensor(addresses, dtype=torch.int64), torch.tensor([len(p) for p in pages], dtype=torch.int64)
+    addresses = [p.__array_interface__["data"][0] if isinstance(p, np.ndarray) else
+                 p.panels.__array_interface__["data"][0] if isinstance(p, PanelPage) else p.data_ptr() for p in pages]
+    return np.array(addresses, dtype=np.int64), np.array([len(p) for p in pages], dtype=np.int64)
 
 
-def token_maxima(q: torch.Tensor, addresses: torch.Tensor, lengths: torch.Tensor, dtype,
-                 panels: bool = False) -> torch.Tensor:
+def token_maxima(q: np.ndarray, addresses: np.ndarray, lengths: np.ndarray, dtype: object,
+                 panels: bool = False) -> np.ndarray:
     """(n_tokens, n_pages) float32: each query token's best similarity on each page.
 
     `addresses` and `lengths` (int64) locate each page's rows of `dtype` (float16 or float32),
     q.shape[1] numbers a row, or with `panels` its float16 panels (layout.py); the caller
-    keeps those arrays alive for the call. Runs on torch's number of threads, with the GIL
-    released.
+    keeps those arrays alive for the call. Runs on `threads()` threads, with the GIL released.
     """
-    q = q.to(torch.float32).contiguous()
-    addresses, lengths = addresses.contiguous(), lengths.contiguous()
-    out = torch.empty(len(q), len(lengths), dtype=torch.float32)
+    q = np.ascontiguousarray(q, dtype=np.float32)
+    addresses = np.ascontiguousarray(addresses, dtype=np.int64)
+    lengths = np.ascontiguousarray(lengths, dtype=np.int64)
+    out = np.empty((len(q), len(lengths)), dtype=np.float32)
     if len(q) and len(lengths):
         assert _cpu_maxsim is not None, "the CPU MaxSim kernel is not built"
-        _cpu_maxsim.token_maxima(q.data_ptr(), len(q), q.shape[1], addresses.data_ptr(), lengths.data_ptr(),
-                                 len(lengths), DTYPES[dtype], panels, out.data_ptr(), out.stride(0),
-                                 torch.get_num_threads())
+        _cpu_maxsim.token_maxima(q.ctypes.data, len(q), q.shape[1], addresses.ctypes.data, lengths.ctypes.data,
+                                 len(lengths), DTYPES[str(dtype)], panels, out.ctypes.data, out.shape[1],
+                                 threads())
     return out
 
 
+def threads() -> int:
+    """torch's thread count where torch is loaded (one setting for every CPU path), else the
+    cores this process may run on: a query that needs no torch does not import it for this."""
+    if "torch" in sys.modules:
+        return int(sys.modules["torch"].get_num_threads())
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _contiguous(page: np.ndarray | torch.Tensor) -> bool:
-    return page.is_contiguous() and not page.is_cuda if isinstance(page, torch.Tensor) else page.flags.c_contiguous
+    if isinstance(page, np.ndarray):
+        return page.flags.c_contiguous
+    return page.is_contiguous() and not page.is_cuda

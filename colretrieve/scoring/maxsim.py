@@ -1,19 +1,23 @@
 """MaxSim: for each query token, its best-matching page vector; summed over the query.
 
 Pages are ragged (a text page has hundreds of vectors, a blank one has one), so pages travel
-as one flat (total_vectors, dim) array plus an offsets array, never padded.
+as one flat (total_vectors, dim) array plus an offsets array, never padded. `maxsim_pages`,
+the path a query takes on the CPU, needs numpy and the fused kernel only: a one-shot query
+does not pay torch's import (about 2 s) unless the portable path must run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..vectors.layout import PageArray, PanelPage, as_rows
-from ..vectors.tensors import read_only_tensor
 from . import cpu_kernel
+
+if TYPE_CHECKING:
+    import torch
 
 #: Page vectors per CPU block: converted to float32 it is ~8 MiB at dim 128, so a block is
 #: read from memory once and then stays in the shared L3 cache while it is multiplied and
@@ -23,6 +27,8 @@ BLOCK_VECTORS = 16384
 
 def pack(pages: Sequence[np.ndarray | torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Ragged pages to (flat vectors, offsets): page j is flat[offsets[j]:offsets[j+1]]."""
+    import torch
+
     lengths = torch.tensor([len(p) for p in pages], dtype=torch.long)
     offsets = torch.zeros(len(pages) + 1, dtype=torch.long)
     torch.cumsum(lengths, 0, out=offsets[1:])
@@ -47,37 +53,49 @@ def maxsim(queries: Sequence[np.ndarray | torch.Tensor], flat: torch.Tensor, off
     >>> maxsim([np.array([[1.0], [2.0]])], flat, offsets)
     tensor([[ 3., -3.]])
     """
+    import torch
+
     q = torch.cat([torch.as_tensor(x, dtype=torch.float32) for x in queries])  # (Qt, d)
     if flat.is_cuda:
         from .triton_maxsim import token_maxima
 
         best = token_maxima(q.to(flat.device), flat, offsets)
     elif cpu_kernel.accepts([flat], q.shape[1]) and bool((offsets.diff() > 0).all()):
-        best = cpu_kernel.token_maxima(q, *cpu_kernel.packed_addresses(flat, offsets), flat.dtype)
+        best = torch.from_numpy(cpu_kernel.token_maxima(q.numpy(), *cpu_kernel.packed_addresses(flat, offsets),
+                                                        flat.dtype))
     else:
         bounds = offsets.tolist()
         best = token_maxima_cpu(q, [flat[a:b] for a, b in zip(bounds, bounds[1:])], flat, bounds)
     return _sum_per_query(best, queries, weights).cpu()
 
 
-def maxsim_pages(queries: Sequence[np.ndarray | torch.Tensor], pages: Sequence[PageArray],
-                 weights: Sequence[np.ndarray] | None = None) -> torch.Tensor:
+def maxsim_pages(queries: Sequence[np.ndarray], pages: Sequence[PageArray],
+                 weights: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """`maxsim` on CPU pages given one array each, rows or panels (e.g. views of the memory-mapped
     vector file): with the kernel each page is read where it lies, never concatenated first."""
-    q = torch.cat([torch.as_tensor(x, dtype=torch.float32) for x in queries])
+    q = np.concatenate([np.asarray(x, dtype=np.float32) for x in queries])
     if cpu_kernel.accepts(pages, q.shape[1]):
         first = pages[0]
         panels = isinstance(first, PanelPage)
         dtype = np.dtype(np.float16) if isinstance(first, PanelPage) else first.dtype
         best = cpu_kernel.token_maxima(q, *cpu_kernel.page_addresses(pages), dtype, panels=panels)
     else:  # the portable path reads rows; pages in panels are copied back to rows first
-        best = token_maxima_cpu(q, [read_only_tensor(as_rows(p)) for p in pages])
-    return _sum_per_query(best, queries, weights)
+        import torch
+
+        from ..vectors.tensors import read_only_tensor
+
+        best = token_maxima_cpu(torch.from_numpy(q), [read_only_tensor(as_rows(p)) for p in pages]).numpy()
+    if weights is not None:
+        best *= np.concatenate([np.asarray(w, dtype=np.float32) for w in weights])[:, None]
+    starts = np.cumsum([0] + [len(x) for x in queries[:-1]])
+    return np.add.reduceat(best, starts, axis=0) if best.shape[1] else np.zeros((len(queries), 0), np.float32)
 
 
 def _sum_per_query(best: torch.Tensor, queries: Sequence[np.ndarray | torch.Tensor],
                    weights: Sequence[np.ndarray] | None) -> torch.Tensor:
     """Per-query sums where `best` lies: on a GPU only (queries, pages) comes back to the host."""
+    import torch
+
     device = best.device
     if weights is not None:
         best *= torch.cat([torch.as_tensor(w, dtype=torch.float32) for w in weights]).to(device)[:, None]
@@ -98,6 +116,8 @@ def token_maxima_cpu(q: torch.Tensor, pages: Sequence[torch.Tensor], flat: torch
     AVX-512 registers. The full (tokens x vectors) matrix never exists. When the pages are
     packed (`flat`, `bounds`), a block of equally long pages is converted in one copy.
     """
+    import torch
+
     n_tokens, n_pages = len(q), len(pages)
     best = torch.empty(n_tokens, n_pages, dtype=torch.float32)
     if n_pages == 0:

@@ -34,7 +34,7 @@ def test_matches_float64_reference_on_ragged_pages(dtype, block, cpu_path, monke
     queries = _ragged(rng, 5, 16, 12)
     monkeypatch.setattr(impl, "BLOCK_VECTORS", block)
     expected = maxsim_reference(queries, [p.astype(np.float32) for p in pages])
-    for got in (maxsim(queries, *pack(pages)).numpy(), maxsim_pages(queries, pages).numpy()):
+    for got in (maxsim(queries, *pack(pages)).numpy(), maxsim_pages(queries, pages)):
         assert got.shape == (5, 40)
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
 
