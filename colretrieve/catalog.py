@@ -22,9 +22,12 @@ from typing import Any
 import numpy as np
 
 from .documents import path_text, raw_path
+from .encoders import MultiVectorEncoder
 from .errors import ColretrieveError
 from .page import Page
-from .storage.base import ROWS, Filter, PagePoint, Store
+from .scoring.lexical import bm25_document, term_set
+from .storage.base import BM25, ROWS, TERMS, Filter, PagePoint, Store
+from .vectors.sparse import Sparse
 
 PARTIAL, COMPLETE = "partial", "complete"
 #: Payload indexes of every store: what filters and lookups match on. (`state` is a keyword,
@@ -49,13 +52,19 @@ def source(path: Path) -> dict[str, str | None]:
 
 
 def page_point(page: Page, vectors: np.ndarray, cells: np.ndarray, grid: tuple[int, int],
-               summary: np.ndarray) -> PagePoint:
-    """A page as it is stored: its vectors, its single vector and its payload, PARTIAL."""
+               summary: np.ndarray, sparse: dict[str, Sparse] | None = None) -> PagePoint:
+    """A page as it is stored: its vectors, its single vector, its sparse vectors (corpus
+    statistics, `lexical_vectors`) and its payload, PARTIAL."""
     return PagePoint(
-        id=point_id(page.doc_id, page.page_no), vectors=vectors, summary=summary,
+        id=point_id(page.doc_id, page.page_no), vectors=vectors, summary=summary, sparse=sparse or {},
         payload={"doc_id": page.doc_id, **source(page.path), "page": page.page_no, "page_count": page.page_count,
                  "width_pt": page.width_pt, "height_pt": page.height_pt, "text": page.text,
                  "words_source": page.words_source, "cells": cells.tolist(), "grid": list(grid), "state": PARTIAL})
+
+
+def lexical_vectors(text: str, encoder: MultiVectorEncoder) -> dict[str, Sparse]:
+    """A page's share of the corpus statistics hybrid scoring reads (scoring/lexical.py)."""
+    return {BM25: bm25_document(text), TERMS: term_set(encoder.page_terms(text))}
 
 
 def searchable_only(filter: Filter | None) -> Filter:

@@ -260,7 +260,8 @@ class _Run:
         points = []
         for page, item, summary in zip(pages, encoded, singles):
             vectors, cells = pool_tokens(item.vectors, item.cells, self.config.pool_factor)
-            points.append(catalog.page_point(page, vectors, cells, item.grid or self.encoder.grid, summary))
+            sparse = catalog.lexical_vectors(page.text, self.encoder) if self.config.lexical else {}
+            points.append(catalog.page_point(page, vectors, cells, item.grid or self.encoder.grid, summary, sparse))
         self.store.upsert(points)
         for page in pages:
             page.release()

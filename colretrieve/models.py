@@ -45,7 +45,7 @@ class Models:
         single = load_prefilter(kind, model, device=device)
         config = IndexConfig(encoder=encoder, encoder_options=options, encoder_id=model.name, dim=model.dim,
                              prefilter=kind, prefilter_id=single.name, single_dim=single.dim,
-                             scoring=scoring_for(model.has_vocabulary), **settings)
+                             scoring=scoring_for(model.has_vocabulary), lexical=model.has_vocabulary, **settings)
         return config, model, single
 
     @property

@@ -3,8 +3,9 @@
 Two stages: the store's single-vector prefilter picks candidates (with the caller's payload
 filter), then exact MaxSim ranks them; `exact` scores every page. With hybrid scoring (the
 text default), MaxSim weighs each query token by its IDF in the corpus and is fused with the
-single-vector and BM25 scores. Corpus statistics and GPU-resident pages are built on first
-use and dropped when the index changes (`Searcher.changed`).
+single-vector and BM25 scores. The store keeps the corpus statistics (`StoredStatistics`);
+for an index made before it did, they are built in memory on first use (`Lexicon`). Those and
+GPU-resident pages are dropped when the index changes (`Searcher.changed`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from .errors import ColretrieveError
 from .models import Models
 from .queries import searchable
 from .scoring import maxsim_pages
-from .scoring.lexical import Lexicon, fuse
+from .scoring.lexical import Lexicon, bm25_query, fuse
 from .scoring.ranking import best_first
 from .settings import CANDIDATES, DPI, HYBRID_WEIGHTS, RESCORE
 from .storage import Candidate, Filter, Store
+from .storage.base import BM25, TERMS
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -78,7 +80,7 @@ class Searcher:
         self.store = store
         self.config = models.config
         self.models = models
-        self._lexicon: Lexicon | None = None  # built on the first hybrid search
+        self._lexicon: Lexicon | StoredStatistics | None = None  # set on the first hybrid search
         self._resident: ResidentPages | None = None  # built on the first exact search on a GPU
 
     def changed(self) -> None:
@@ -159,13 +161,31 @@ class Searcher:
             self._resident = resident_pages(self.store, self.config.dim, device)
         return self._resident
 
-    def _corpus_lexicon(self) -> Lexicon:
-        """BM25 and term statistics over every complete page's text, kept until the index changes."""
+    def _corpus_lexicon(self) -> Lexicon | StoredStatistics:
+        """BM25 and term statistics over every complete page's text: the store's own, else built
+        from the stored texts and kept until the index changes."""
+        if self._lexicon is None and self.store.capabilities.lexical:
+            self._lexicon = StoredStatistics(self.store)
         if self._lexicon is None:
             pages = list(catalog.searchable_pages(self.store, ("text",)))
             self._lexicon = Lexicon([pid for pid, _ in pages], [p.get("text", "") for _, p in pages],
                                     self.models.encoder.page_terms)
         return self._lexicon
+
+
+class StoredStatistics:
+    """Corpus statistics the store keeps and weighs by IDF itself, over the complete pages
+    (scoring/lexical.py): a query costs two small store requests, whatever the corpus size."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.corpus = catalog.searchable_only(None)
+
+    def idf(self, terms: Sequence[int]) -> np.ndarray:
+        return self.store.idf(TERMS, terms, self.corpus)
+
+    def bm25(self, query: str, ids: Sequence[str]) -> np.ndarray:
+        return self.store.sparse_scores(BM25, bm25_query(query), ids, self.corpus)
 
 
 def resident_pages(store: Store, dim: int, device: str) -> ResidentPages:

@@ -92,6 +92,9 @@ class IndexConfig:
     #: Stored form MaxSim reads: float16, or int8 / binary with the best pages rescored from float16
     vectors: str = VECTORS
     scoring: str = "hybrid"  # see scoring_for
+    #: The store keeps corpus statistics (BM25 and term IDF, scoring/lexical.py); indexes made
+    #: before it rebuild them in each process that searches
+    lexical: bool = False
     dpi: int = DPI
     renderer: str = RENDERER
     ocr: str = OCR
@@ -103,7 +106,7 @@ class IndexConfig:
 
     @property
     def schema(self) -> StoreSchema:
-        return StoreSchema(self.dim, self.single_dim, self.encoder_id)
+        return StoreSchema(self.dim, self.single_dim, self.encoder_id, self.lexical)
 
     def save(self, directory: Path) -> None:
         publish_json(directory / CONFIG_FILE, asdict(self))  # a crash never leaves half a config

@@ -8,6 +8,14 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def words(text: str) -> list[str]:
+    """The words BM25 counts in `text`: bm25s' tokens (lowercase, two or more letters or digits),
+    English stopwords left out."""
+    import bm25s
+
+    return bm25s.tokenize([text], stopwords="en", show_progress=False, return_ids=False)[0]
+
+
 class Bm25:
     """A bm25s index over page texts, searched by id.
 
@@ -35,10 +43,10 @@ class Bm25:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every indexed page for `query`, in the order of `ids`."""
-        tokenized = self._bm25s.tokenize([query], stopwords="en", show_progress=False, return_ids=False)
-        if self._model is None or not tokenized or not tokenized[0]:  # nothing but stopwords: no page matches
+        tokens = words(query)
+        if self._model is None or not tokens:  # nothing but stopwords: no page matches
             return np.zeros(len(self.ids), dtype=np.float32)
-        return np.asarray(self._model.get_scores(tokenized[0]), dtype=np.float32)
+        return np.asarray(self._model.get_scores(tokens), dtype=np.float32)
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """The `k` best (id, score) pairs, ties broken by id."""

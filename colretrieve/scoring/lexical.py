@@ -1,14 +1,57 @@
 """Corpus word statistics for hybrid scoring: BM25 over page texts, and term IDF that
-weights each query token's MaxSim contribution."""
+weights each query token's MaxSim contribution.
+
+An index keeps them in its store as two sparse vectors per page, which the store weighs by
+IDF itself (Qdrant's IDF modifier, over the complete pages): "bm25", the page's words with
+BM25's term-frequency weights, and "terms", the encoder's vocabulary ids the page holds. The
+statistics change as pages are stored and deleted, and no process rebuilds them. `Lexicon`
+builds them in memory instead, for indexes made before the store kept them.
+"""
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .bm25 import Bm25
+from ..vectors.sparse import Sparse
+from .bm25 import Bm25, words
+
+#: BM25's term-frequency saturation and length normalisation (bm25s' defaults, which the
+#: hybrid weights were chosen with).
+K1, B = 1.5, 0.75
+#: The page length (words, stopwords left out) BM25 normalises by. Fixed, as in Qdrant's own
+#: BM25 (avg_len 256), so a stored page's weights never change as the corpus grows; the true
+#: mean of the dev pages is 194 (benchmarks/RESULTS.md: what that costs).
+AVG_LEN = 256.0
+
+
+def term_id(word: str) -> int:
+    """A word's id in the "bm25" sparse vector: crc32, stable across processes and machines."""
+    return zlib.crc32(word.encode())
+
+
+def bm25_document(text: str) -> Sparse:
+    """A page's "bm25" vector: each word's BM25 term-frequency weight; the store supplies IDF."""
+    counts = Counter(words(text))
+    length = sum(counts.values())
+    norm = K1 * (1 - B + B * length / AVG_LEN)
+    return [term_id(w) for w in counts], [tf * (K1 + 1) / (tf + norm) for tf in counts.values()]
+
+
+def bm25_query(text: str) -> Sparse:
+    """A query's "bm25" vector: each word counted as often as it occurs, as BM25 sums."""
+    counts = Counter(words(text))
+    return [term_id(w) for w in counts], [float(n) for n in counts.values()]
+
+
+def term_set(terms: Iterable[int]) -> Sparse:
+    """The "terms" vector of a page: each vocabulary id it holds, weight 1, so a one-term query
+    scores exactly that term's IDF."""
+    unique = sorted(set(terms))
+    return unique, [1.0] * len(unique)
 
 
 class Lexicon:

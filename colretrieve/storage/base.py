@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import IndexConfigError, IndexCorruptError
 from ..vectors.layout import PageArray, as_rows
+from ..vectors.sparse import Sparse
 
 Filter = dict[str, Any]
 #: Payload indexes a store is created with: field name -> "keyword" or "integer".
@@ -26,6 +27,10 @@ Indexes = Mapping[str, str]
 
 #: Named vectors: a page's multi-vectors (MaxSim) and its single vector (the prefilter).
 MULTI, SINGLE = "patches", "page"
+#: Named sparse vectors of a store with corpus statistics (`StoreSchema.lexical`), each weighed
+#: by IDF in the store: a page's words with BM25 weights, and its encoder vocabulary ids.
+BM25, TERMS = "bm25", "terms"
+LEXICAL = (BM25, TERMS)
 #: Payload field holding the row count of a page's multi-vectors.
 ROWS = "n_vectors"
 #: Payload field holding a page's vector checksums (crc32), by the form they were taken of:
@@ -53,6 +58,8 @@ class StoreSchema:
     multi_dim: int
     single_dim: int
     encoder: str = ""
+    #: The store keeps the LEXICAL sparse vectors (stores made before them do not).
+    lexical: bool = False
 
     def __str__(self) -> str:
         return f"encoder {self.encoder!r} ({self.multi_dim}-d multi-vectors, {self.single_dim}-d single vector)"
@@ -81,10 +88,15 @@ class PagePoint:
     vectors: np.ndarray  # (n_vectors, multi_dim)
     summary: np.ndarray  # (single_dim,)
     payload: dict[str, Any] = field(default_factory=dict)
+    #: Sparse vectors by name (LEXICAL, where the store keeps them).
+    sparse: dict[str, Sparse] = field(default_factory=dict)
 
-    def parts(self, extra: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(named vectors as lists, payload with `n_vectors` and `extra`): what a store writes."""
-        vectors = {MULTI: self.vectors.tolist(), SINGLE: self.summary.tolist()}
+    def parts(self, sparse: Callable[[Sparse], Any], extra: dict[str, Any] | None = None
+              ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(named vectors, payload with `n_vectors` and `extra`): what a store writes; `sparse`
+        makes the backend's sparse vector of (ids, weights)."""
+        vectors = {MULTI: self.vectors.tolist(), SINGLE: self.summary.tolist(),
+                   **{name: sparse(terms) for name, terms in self.sparse.items()}}
         return vectors, {**self.payload, ROWS: len(self.vectors), **(extra or {})}
 
 
@@ -98,6 +110,8 @@ class Capabilities:
     """
 
     quantized: str | None = None
+    #: The store keeps corpus statistics (`sparse_scores`, `idf`); else callers compute them.
+    lexical: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,6 +178,12 @@ def translate_filter(filter: Filter | None, match: Callable[[str, Any], C],
                    for k, v in filter.items()])
 
 
+def unseen_idf(pages: int) -> float:
+    """The IDF of a term no page holds (df 0) among `pages` pages, as Qdrant's IDF modifier
+    computes it for the others: a store's `idf` finds no page to read it from."""
+    return float(np.log1p((pages + 0.5) / 0.5))
+
+
 def in_order(records: Iterable[R], ids: Sequence[str], key: Callable[[R], Any]) -> list[R]:
     """`records` (returned in the backend's order) rearranged into the order of `ids`."""
     by_id = {str(key(r)): r for r in records}
@@ -219,6 +239,14 @@ class Store(Protocol):
         what another store needs to hold the same pages."""
 
     def count(self, filter: Filter | None = None) -> int: ...
+
+    def sparse_scores(self, name: str, query: Sparse, ids: Sequence[str], corpus: Filter | None = None) -> np.ndarray:
+        """The IDF-weighted dot product of `query` with sparse vector `name` of each page `ids`
+        (0 where they share no term), IDF counted over the pages `corpus` matches."""
+
+    def idf(self, name: str, terms: Sequence[int], corpus: Filter | None = None) -> np.ndarray:
+        """IDF of each term of sparse vector `name` over the pages `corpus` matches:
+        log(1 + (N - df + 0.5) / (df + 0.5)), N the pages with a non-empty vector."""
 
     def damaged(self, deep: bool = False) -> Iterator[Damage]:
         """Pages whose payload or vectors cannot be read back as written (`deep`: every vector

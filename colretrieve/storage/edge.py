@@ -23,8 +23,10 @@ import qdrant_edge as qe
 from ..errors import DiskFullError, IndexConfigError, IndexCorruptError, IndexLockedError
 from ..files import publish_json, read_json
 from ..vectors.layout import PANEL, as_rows
+from ..vectors.sparse import Sparse
 from .base import (
     CHECKSUMS,
+    LEXICAL,
     MULTI,
     ROWS,
     SINGLE,
@@ -41,6 +43,7 @@ from .base import (
     scroll_pages,
     stored_payload,
     translate_filter,
+    unseen_idf,
 )
 from .disk import copy_for_reading, ensure_room, load_room, quiet_stderr
 from .vectorfile import VectorFile
@@ -126,7 +129,8 @@ class EdgeStore:
         self._quantized = None if vectors == "float16" else VectorFile(
             path / f"vectors.{vectors}", schema.multi_dim, vectors, align=PANEL if panels else 1,
             writable=writable, repair=repair)
-        self.capabilities = Capabilities(quantized=None if self._quantized is None else vectors)
+        self.capabilities = Capabilities(quantized=None if self._quantized is None else vectors,
+                                         lexical=schema.lexical)
 
     @property
     def _copies(self) -> list[VectorFile]:
@@ -148,7 +152,8 @@ class EdgeStore:
                 multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
                 datatype=qe.VectorStorageDatatype.Float16, memory=qe.Memory.Cold),
             SINGLE: qe.EdgeVectorParams(size=schema.single_dim, distance=qe.Distance.Dot),
-        })
+        }, sparse_vectors={name: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
+                           for name in (LEXICAL if schema.lexical else ())})
         path.mkdir(parents=True, exist_ok=True)
         ensure_room(path, 0, f"a new store in {path}")
         shard = qe.EdgeShard.create(str(path / SHARD_DIR), config)
@@ -247,7 +252,7 @@ class EdgeStore:
                 sums = {"float16": crc}
                 if self._quantized is not None:
                     sums[self._quantized.format.name] = self._quantized.append(p.vectors)[1]
-                located.append(qe.Point(p.id, *p.parts({ROW: row, CHECKSUMS: sums})))
+                located.append(qe.Point(p.id, *p.parts(_sparse, {ROW: row, CHECKSUMS: sums})))
             for copy in self._copies:  # rows are on disk before any payload points at them
                 copy.sync()
         except BaseException:  # both files keep one row numbering: neither keeps a page the other lacks
@@ -308,10 +313,13 @@ class EdgeStore:
                    for r in records]
 
     def export(self, batch: int = 64) -> Iterator[list[PagePoint]]:
-        for records in self._scroll(None, True, batch, [SINGLE]):
+        sparse = list(LEXICAL) if self.capabilities.lexical else []
+        for records in self._scroll(None, True, batch, [SINGLE, *sparse]):
             yield [PagePoint(str(r.id), as_rows(self._vectors.read(*_location(r.payload))),
                              np.asarray(named_vector(r.vector, SINGLE), dtype=np.float32),
-                             stored_payload(r.payload, ROW, CHECKSUMS))
+                             stored_payload(r.payload, ROW, CHECKSUMS),
+                             {name: _terms(r.vector.get(name) if isinstance(r.vector, dict) else None)
+                              for name in sparse})
                    for r in records]
 
     def damaged(self, deep: bool = False) -> Iterator[Damage]:
@@ -353,6 +361,34 @@ class EdgeStore:
     def count(self, filter: Filter | None = None) -> int:
         return self._engine(lambda: self._shard.count(qe.CountRequest(filter=to_edge_filter(filter), exact=True)))
 
+    def sparse_scores(self, name: str, query: Sparse, ids: Sequence[str], corpus: Filter | None = None) -> np.ndarray:
+        scores = np.zeros(len(ids), dtype=np.float32)
+        if not query[0] or not ids:
+            return scores
+        hits = self._engine(lambda: self._shard.query(qe.QueryRequest(
+            limit=len(ids), query=qe.Query.Nearest(_sparse(query), using=name),
+            filter=qe.Filter(must=[qe.HasIdCondition(set(ids))]), with_payload=False, with_vector=False,
+            params=self._corpus(corpus))))
+        row = {pid: j for j, pid in enumerate(ids)}
+        for hit in hits:
+            scores[row[str(hit.id)]] = hit.score
+        return scores
+
+    def idf(self, name: str, terms: Sequence[int], corpus: Filter | None = None) -> np.ndarray:
+        if not terms:
+            return np.zeros(0, dtype=np.float32)
+        unique = sorted(set(terms))
+        results = self._engine(lambda: self._shard.query_batch(qe.QueryBatchRequest([qe.QueryRequest(
+            limit=1, query=qe.Query.Nearest(_sparse(([term], [1.0])), using=name), with_payload=False,
+            with_vector=False, params=self._corpus(corpus)) for term in unique])))
+        found = {term: hits[0].score for term, hits in zip(unique, results) if hits}
+        unseen = unseen_idf(self.count(corpus)) if len(found) < len(unique) else 0.0
+        return np.array([found.get(term, unseen) for term in terms], dtype=np.float32)
+
+    @staticmethod
+    def _corpus(corpus: Filter | None) -> qe.SearchParams:
+        return qe.SearchParams(idf=qe.IdfParams(corpus=to_edge_filter(corpus)))
+
     def flush(self) -> None:
         self._shard.flush()
 
@@ -361,6 +397,15 @@ class EdgeStore:
             copy.close()
         self._shard.close()
         _remove(self._scratch)
+
+
+def _sparse(terms: Sparse) -> qe.SparseVector:
+    return qe.SparseVector(*terms)
+
+
+def _terms(vector: object) -> Sparse:
+    """(ids, weights) of a stored sparse vector (none stored: an empty one)."""
+    return (list(vector.indices), list(vector.values)) if isinstance(vector, qe.SparseVector) else ([], [])
 
 
 def _first_line(exc: BaseException) -> str:

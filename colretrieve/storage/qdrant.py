@@ -39,8 +39,10 @@ from ..errors import (
     IndexLockedError,
     StoreUnreachableError,
 )
+from ..vectors.sparse import Sparse
 from .base import (
     CHECKSUMS,
+    LEXICAL,
     MULTI,
     ROWS,
     SINGLE,
@@ -57,6 +59,7 @@ from .base import (
     scroll_pages,
     stored_payload,
     translate_filter,
+    unseen_idf,
 )
 from .collection import META_KEY, QdrantOptions
 
@@ -213,7 +216,7 @@ class QdrantStore:
         self.where = _where(client)
         self._local = _is_local(client)
         #: The collection's quantization serves Qdrant's own queries; colretrieve reads the floats.
-        self.capabilities = Capabilities()
+        self.capabilities = Capabilities(lexical=schema.lexical)
 
     @classmethod
     def create(cls, client: QdrantClient, collection: str, schema: StoreSchema, options: QdrantOptions | None = None,
@@ -234,9 +237,11 @@ class QdrantStore:
                 quantization_config=QUANTIZATION[options.quantization]),
             SINGLE: models.VectorParams(size=schema.single_dim, distance=models.Distance.DOT),
         }
+        sparse = {name: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                  for name in (LEXICAL if schema.lexical else ())}
         metadata = metadata or {}
         with_retries(lambda: client.create_collection(
-            collection, vectors_config=vectors, shard_number=options.shard_number,
+            collection, vectors_config=vectors, sparse_vectors_config=sparse or None, shard_number=options.shard_number,
             replication_factor=options.replication_factor, write_consistency_factor=options.write_consistency_factor,
             metadata={META_KEY: {"schema": asdict(schema), "config": metadata}}), options.retries, where)
         for name, kind in {} if _is_local(client) else (indexes or {}).items():  # local mode has no payload indexes
@@ -269,7 +274,7 @@ class QdrantStore:
         for start in range(0, len(points), self.options.batch_size):
             batch = [models.PointStruct(id=p.id, vector=vectors, payload=payload)
                      for p in points[start : start + self.options.batch_size]
-                     for vectors, payload in [p.parts({CHECKSUMS: {"float16": _crc(p.vectors)}})]]
+                     for vectors, payload in [p.parts(_sparse, {CHECKSUMS: {"float16": _crc(p.vectors)}})]]
             self._call(self.client.upsert, points=batch, wait=True)
 
     def set_payload(self, filter: Filter, values: dict[str, Any]) -> None:
@@ -319,10 +324,42 @@ class QdrantStore:
                 self.client.scroll, limit=min(batch, self.options.batch_size), offset=offset, with_payload=True,
                 with_vectors=True)):
             yield [PagePoint(str(r.id), _matrix(r), np.asarray(named_vector(r.vector, SINGLE), dtype=np.float32),
-                             stored_payload(r.payload, CHECKSUMS)) for r in records]
+                             stored_payload(r.payload, CHECKSUMS),
+                             {name: _terms(r.vector.get(name) if isinstance(r.vector, dict) else None)
+                              for name in (LEXICAL if self.capabilities.lexical else ())}) for r in records]
 
     def count(self, filter: Filter | None = None) -> int:
         return self._call(self.client.count, count_filter=to_qdrant_filter(filter), exact=True).count
+
+    def sparse_scores(self, name: str, query: Sparse, ids: Sequence[str], corpus: Filter | None = None) -> np.ndarray:
+        scores = np.zeros(len(ids), dtype=np.float32)
+        if not query[0] or not ids:
+            return scores
+        hits = self._call(self.client.query_points, query=_sparse(query), using=name, limit=len(ids),
+                          query_filter=models.Filter(must=[models.HasIdCondition(has_id=list(ids))]),
+                          search_params=self._corpus(corpus), with_payload=False, with_vectors=False).points
+        row = {pid: j for j, pid in enumerate(ids)}
+        for hit in hits:
+            scores[row[str(hit.id)]] = hit.score
+        return scores
+
+    def idf(self, name: str, terms: Sequence[int], corpus: Filter | None = None) -> np.ndarray:
+        if not terms:
+            return np.zeros(0, dtype=np.float32)
+        unique = sorted(set(terms))
+        results = self._call(self.client.query_batch_points, requests=[models.QueryRequest(
+            query=_sparse(([term], [1.0])), using=name, limit=1, params=self._corpus(corpus), with_payload=False,
+            with_vector=False) for term in unique])
+        found = {term: result.points[0].score for term, result in zip(unique, results) if result.points}
+        unseen = unseen_idf(self.count(corpus)) if len(found) < len(unique) else 0.0
+        return np.array([found.get(term, unseen) for term in terms], dtype=np.float32)
+
+    def _corpus(self, corpus: Filter | None) -> models.SearchParams | None:
+        """IDF over the pages `corpus` matches (local mode counts the whole collection)."""
+        where = to_qdrant_filter(corpus)
+        if self._local or where is None:
+            return None
+        return models.SearchParams(idf=models.IdfCorpusParams(corpus=where))
 
     def damaged(self, deep: bool = False) -> Iterator[Damage]:
         """Qdrant checks its own files; `deep` also compares each page's multi-vectors with the
@@ -346,6 +383,15 @@ class QdrantStore:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _sparse(terms: Sparse) -> models.SparseVector:
+    return models.SparseVector(indices=terms[0], values=terms[1])
+
+
+def _terms(vector: Any) -> Sparse:
+    """(ids, weights) of a stored sparse vector (none stored: an empty one)."""
+    return (list(vector.indices), list(vector.values)) if vector is not None else ([], [])
 
 
 def _crc(vectors: np.ndarray) -> int:

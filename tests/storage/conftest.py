@@ -41,6 +41,8 @@ class Backend(ABC):
 
     #: True where a store must be closed before it is opened again (one user at a time).
     exclusive = True
+    #: True where IDF can be counted over a filtered corpus (not qdrant-client's local mode).
+    corpus_filters = True
 
     def __init__(self) -> None:
         self.stores: list[Store] = []
@@ -100,6 +102,7 @@ class QdrantBackend(Backend):
         self.collection = f"colretrieve_test_{uuid.uuid4().hex[:12]}"
         # ":memory:" lives and dies with its client: reopen over the same one.
         self.exclusive = location != ":memory:"
+        self.corpus_filters = location.startswith("http")
 
     def _create(self, schema: StoreSchema, **kwargs) -> QdrantStore:
         return QdrantStore.create(connect(self.location), self.collection, schema, **kwargs)

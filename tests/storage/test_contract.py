@@ -163,3 +163,84 @@ def test_pages_quantized_without_a_quantized_copy_are_the_floats(filled) -> None
     assert store.capabilities.quantized is None
     for got, want in zip(store.pages(ids, quantized=True), store.pages(ids)):
         np.testing.assert_array_equal(got.rows(), want.rows())
+
+
+LEXICAL_SCHEMA = StoreSchema(multi_dim=8, single_dim=4, encoder="test-encoder", lexical=True)
+#: Page texts of the lexical cases: "hydrogen" in one page, "table" in three, "the" a stopword.
+TEXTS = ["the hydrogen table of tables", "a table of income", "income by state table", "nothing here", "",
+         "state of the union"]
+
+
+def _idf(n: int, df: int) -> float:
+    return float(np.log1p((n - df + 0.5) / (df + 0.5)))
+
+
+@pytest.fixture
+def lexical(backend, make_pages):
+    """Six complete pages of TEXTS (one has no word at all) and one partial page, with BM25 and
+    term vectors (term ids: each word's length, so a test can count them by hand)."""
+    from colretrieve.scoring.bm25 import words
+    from colretrieve.scoring.lexical import bm25_document, term_set
+    from colretrieve.storage.base import BM25, TERMS
+
+    rng = np.random.default_rng(1)
+    points = make_pages(rng, "lex", len(TEXTS) + 1)
+    for point, text in zip(points, TEXTS + ["hydrogen hydrogen"]):
+        point.sparse = {BM25: bm25_document(text), TERMS: term_set(len(w) for w in words(text))}
+        point.payload["state"] = "complete"
+    points[-1].payload["state"] = "partial"
+    store = backend.create(LEXICAL_SCHEMA)
+    store.upsert(points)
+    return store, points
+
+
+def test_stores_weigh_terms_by_idf_over_the_corpus(lexical, backend) -> None:
+    from colretrieve.storage.base import TERMS
+
+    store, points = lexical
+    assert store.capabilities.lexical
+    complete = {"state": "complete"}
+    # term 8: "hydrogen" (page 1, and the partial page); 5: "table", "state" or "union" (pages
+    # 1, 2, 3, 6); 99: nowhere. N: the six complete pages (the corpus filter's); local mode
+    # counts all seven points of the collection, the partial one among them.
+    got = store.idf(TERMS, [8, 5, 99, 8], complete)
+    n = 6 if backend.corpus_filters else 7
+    df8 = 1 if backend.corpus_filters else 2
+    expected_unseen = np.log1p((store.count(complete) + 0.5) / 0.5)
+    np.testing.assert_allclose(got, [_idf(n, df8), _idf(n, 4), expected_unseen, _idf(n, df8)], rtol=1e-5)
+    assert len(store.idf(TERMS, [], complete)) == 0
+
+
+def test_bm25_scores_of_chosen_pages(lexical, backend) -> None:
+    from colretrieve.scoring.lexical import AVG_LEN, K1, B, bm25_query
+    from colretrieve.storage.base import BM25
+
+    store, points = lexical
+    ids = [p.id for p in points[:4]]
+    got = store.sparse_scores(BM25, bm25_query("Which table of hydrogen?"), ids, {"state": "complete"})
+    n = 6 if backend.corpus_filters else 7
+
+    def weight(tf: int, length: int) -> float:
+        return tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / AVG_LEN))
+
+    idf_table, idf_hydrogen = _idf(n, 3), _idf(n, 1 if backend.corpus_filters else 2)
+    # "tables" is its own word, "of" a stopword, "which" on no page
+    expected = [idf_hydrogen * weight(1, 3) + idf_table * weight(1, 3), idf_table * weight(1, 2),
+                idf_table * weight(1, 3), 0.0]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert not store.sparse_scores(BM25, ([], []), ids).any()  # a query of stopwords only matches nothing
+    reopened = backend.reopen(store, LEXICAL_SCHEMA)  # the statistics are the store's, kept on disk
+    np.testing.assert_allclose(reopened.sparse_scores(BM25, bm25_query("Which table of hydrogen?"), ids,
+                                                      {"state": "complete"}), expected, rtol=1e-5)
+
+
+def test_export_carries_the_sparse_vectors(lexical) -> None:
+    store, points = lexical
+    exported = {p.id: p for batch in store.export() for p in batch}
+    for point in points:
+        for name, (ids, weights) in point.sparse.items():
+            got_ids, got_weights = exported[point.id].sparse[name]
+            order = np.argsort(got_ids)
+            assert list(np.asarray(got_ids)[order]) == sorted(ids)
+            np.testing.assert_allclose(np.asarray(got_weights)[order], np.asarray(weights)[np.argsort(ids)],
+                                       rtol=1e-6)
