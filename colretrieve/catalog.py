@@ -30,9 +30,12 @@ from .storage.base import BM25, ROWS, TERMS, Filter, PagePoint, Store
 from .vectors.sparse import Sparse
 
 PARTIAL, COMPLETE = "partial", "complete"
+#: The payload field naming the team a page belongs to (tenancy.py); absent without tenants.
+TENANT = "tenant"
 #: Payload indexes of every store: what filters and lookups match on. (`state` is a keyword,
 #: not a bool: qdrant-edge 0.9's Python binding matches True as the integer 1.)
-INDEXES = {"doc_id": "keyword", "path": "keyword", "file": "keyword", "state": "keyword", "page": "integer"}
+INDEXES = {"doc_id": "keyword", "path": "keyword", "file": "keyword", "state": "keyword", "page": "integer",
+           TENANT: "tenant"}
 #: Payload fields a hit needs; the rest (vector cells) stays in the store.
 HIT_FIELDS = ("doc_id", "path", "path_raw", "page", "page_count", "text")
 #: Completion marks written per request.

@@ -33,6 +33,20 @@ def index_option(command):
     return click.option("--index", "target", default=None, metavar="DIR|URL", help=INDEX_HELP)(command)
 
 
+def _tenant(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from .tenancy import check_tenant  # a usage error, before any index or model is opened
+
+    try:
+        return None if value is None else check_tenant(value)
+    except ColretrieveError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+tenant_option = click.option("--tenant", default=None, metavar="NAME", callback=_tenant,
+                             help="The team whose pages to see and write, in an index many teams share "
+                                  "[default: no team; sees every page].")
+
+
 def _target(target: str | None) -> str:
     return target or str(default_index_dir())
 
@@ -138,12 +152,13 @@ def main() -> None:
 @layout_options
 @device_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@tenant_option
 @json_option
 def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str, prefilter: str | None,
            max_pixels: int | None, dpi: int, renderer: str, ocr: str, pool_factor: int, vector_format: str,
            images: bool, batch_size: int | None, store: str, on_disk: bool, quantization: str | None,
            shards: int | None, replicas: int | None, write_consistency: int | None,
-           device: str, quiet: bool, as_json: bool) -> None:
+           device: str, quiet: bool, tenant: str | None, as_json: bool) -> None:
     """Add the PDFs in PATHS (files or folders, searched recursively) to the index.
 
     Image files named in PATHS are pages too; --images also takes those found in folders.
@@ -154,7 +169,7 @@ def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str
     with _index().open_or_create(_target(target), encoder, device=device, grpc=grpc, dpi=dpi, renderer=renderer,
                               ocr=ocr, prefilter=prefilter, pool_factor=pool_factor, vectors=vector_format,
                               store=store, qdrant=_layout(on_disk, quantization, shards, replicas, write_consistency),
-                              **options) as idx:
+                              tenant=tenant, **options) as idx:
         report = idx.ingest(paths, images=images, progress=not quiet and not as_json, batch_size=batch_size,
                             echo=lambda line: click.echo(line, err=True))
     if as_json:
@@ -181,16 +196,17 @@ def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str
               help="Write a similarity-map PNG per hit into this folder: where on the page the query matched.")
 @click.option("--maps-per-token", is_flag=True, help="With --maps, also one map per query token.")
 @device_option
+@tenant_option
 @json_option
 def query(text: str, target: str | None, grpc: bool, k: int, exact: bool, candidates: int, file_name: str | None,
-          maps_dir: Path | None, maps_per_token: bool, device: str, as_json: bool) -> None:
+          maps_dir: Path | None, maps_per_token: bool, device: str, tenant: str | None, as_json: bool) -> None:
     """Print the K pages that best answer TEXT.
 
     Exit status 1 if the hits were printed but --maps could not be written.
     """
     if not searchable(text):
         _fail(f"query {text!r} has no letter or digit to search for")
-    with _index().open(_target(target), device=device, grpc=grpc, read_only=True) as idx:
+    with _index().open(_target(target), device=device, grpc=grpc, read_only=True, tenant=tenant) as idx:
         hits = idx.search(text, k=k, exact=exact, candidates=candidates,
                           filter={"file": file_name} if file_name else None)
         _print_hits(hits, as_json)
@@ -220,19 +236,21 @@ def _print_hits(hits: list, as_json: bool) -> None:
 @main.command()
 @click.argument("document")
 @index_option
-def delete(document: str, target: str | None, grpc: bool) -> None:
+@tenant_option
+def delete(document: str, target: str | None, grpc: bool, tenant: str | None) -> None:
     """Remove DOCUMENT, given by its file path or doc id (or a unique prefix of it)."""
-    with _index().open(_target(target), grpc=grpc) as idx:
+    with _index().open(_target(target), grpc=grpc, tenant=tenant) as idx:
         removed = idx.delete(document)
     click.echo(f"deleted {document}: {removed} pages")
 
 
 @main.command()
 @index_option
+@tenant_option
 @json_option
-def stats(target: str | None, grpc: bool, as_json: bool) -> None:
+def stats(target: str | None, grpc: bool, tenant: str | None, as_json: bool) -> None:
     """Documents, pages, vectors and bytes on disk of the index."""
-    with _index().open(_target(target), grpc=grpc, read_only=True) as idx:
+    with _index().open(_target(target), grpc=grpc, read_only=True, tenant=tenant) as idx:
         info = idx.stats()
     if as_json:
         click.echo(json.dumps(info))

@@ -21,6 +21,7 @@ from .search import Hit, Searcher
 from .settings import CANDIDATES, DEVICE, DPI, ENCODER, OCR, POOL_FACTOR, RENDERER, STORE, VECTORS, IndexConfig, K
 from .storage import Filter, Store
 from .storage.collection import QdrantOptions
+from .tenancy import TenantView
 
 
 class Index:
@@ -31,22 +32,24 @@ class Index:
     manager or call `close()` so the next process can open it.
     """
 
-    def __init__(self, location: Location, held: Held, models: Models) -> None:
+    def __init__(self, location: Location, held: Held, models: Models, tenant: str | None = None) -> None:
         self.location = location
         #: The index directory; None for an index on a Qdrant server.
         self.directory = location.directory
         self.config = held.config
+        #: The team whose pages this index object sees and writes (tenancy.py); None: all pages.
+        self.tenant = tenant
         self._held = held
-        self._store = held.store
+        self._store: Store = TenantView(held.store, tenant) if tenant is not None else held.store
         self._models = models
-        self._searcher = Searcher(held.store, models)
+        self._searcher = Searcher(self._store, models)
 
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
     def create(cls, target: str | Path, encoder: str = ENCODER, *, dpi: int = DPI, renderer: str = RENDERER,
                ocr: str = OCR, prefilter: str | None = None, pool_factor: int = POOL_FACTOR, vectors: str = VECTORS,
                store: str = STORE, qdrant: QdrantOptions | None = None, grpc: bool = False, device: str = DEVICE,
-               model: MultiVectorEncoder | None = None, **encoder_options: Any) -> Index:
+               model: MultiVectorEncoder | None = None, tenant: str | None = None, **encoder_options: Any) -> Index:
         """A new, empty index at `target` (which must not hold one already).
 
         `target` is a directory, or `http://HOST:6333/COLLECTION` for a collection on a Qdrant
@@ -78,32 +81,35 @@ class Index:
 
         location = Location.parse(target, grpc)
         held = location.create(store, vectors, configure, qdrant)
-        return cls(location, held, Models(held.config, str(location), device, *loaded))
+        return cls(location, held, Models(held.config, str(location), device, *loaded), tenant)
 
     @classmethod
     def open(cls, target: str | Path, device: str = DEVICE, grpc: bool = False, read_only: bool = False,
-             model: MultiVectorEncoder | None = None) -> Index:
+             model: MultiVectorEncoder | None = None, tenant: str | None = None) -> Index:
         """The index at `target` (a directory or a server URL, as for `create`); the encoder
         loads on first use (stats and delete need none), unless `model`, the index's encoder
-        already loaded, is given. `read_only` refuses writes, and reads an index whose disk is full."""
+        already loaded, is given. `read_only` refuses writes, and reads an index whose disk is full.
+        `tenant` (also for `create`): the index as that team sees it, its own pages only."""
         location = Location.parse(target, grpc)
         held = location.open(writable=not read_only)
         try:
             models = Models(held.config, str(location), device, model)
+            return cls(location, held, models, tenant)
         except BaseException:
             held.close()
             raise
-        return cls(location, held, models)
 
     @classmethod
     def open_or_create(cls, target: str | Path, encoder: str | None = None, *, device: str = DEVICE,
-                       grpc: bool = False, model: MultiVectorEncoder | None = None, **settings: Any) -> Index:
+                       grpc: bool = False, model: MultiVectorEncoder | None = None, tenant: str | None = None,
+                       **settings: Any) -> Index:
         """The index at `target` if there is one, else a new one made with `encoder` and
         `settings` (as `create` takes them; an existing index keeps its own). Naming an
         `encoder` other than an existing index's is an error: its pages are in another space."""
         if not Location.parse(target, grpc).exists():
-            return cls.create(target, encoder or ENCODER, device=device, grpc=grpc, model=model, **settings)
-        index = cls.open(target, device=device, grpc=grpc, model=model)
+            return cls.create(target, encoder or ENCODER, device=device, grpc=grpc, model=model, tenant=tenant,
+                              **settings)
+        index = cls.open(target, device=device, grpc=grpc, model=model, tenant=tenant)
         if encoder is not None and encoder != index.config.encoder:
             index.close()
             raise ColretrieveError(f"index {target} uses encoder {index.config.encoder!r}, not {encoder!r}")

@@ -22,7 +22,8 @@ from ..vectors.layout import PageArray, as_rows
 from ..vectors.sparse import Sparse
 
 Filter = dict[str, Any]
-#: Payload indexes a store is created with: field name -> "keyword" or "integer".
+#: Payload indexes a store is created with: field name -> "keyword", "integer" or "tenant" (a
+#: keyword that partitions the pages, Qdrant's is_tenant).
 Indexes = Mapping[str, str]
 
 #: Named vectors: a page's multi-vectors (MaxSim) and its single vector (the prefilter).

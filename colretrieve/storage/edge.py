@@ -59,7 +59,9 @@ METADATA_FILE = "metadata.json"
 #: Payload field that, with `n_vectors`, locates a page's rows in the vector file.
 ROW = "vector_row"
 #: Payload index kinds by the names `create` takes.
-INDEX_KINDS = {"keyword": qe.PayloadSchemaType.Keyword, "integer": qe.PayloadSchemaType.Integer}
+INDEX_KINDS: dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams] = {
+    "keyword": qe.PayloadSchemaType.Keyword, "integer": qe.PayloadSchemaType.Integer,
+    "tenant": qe.KeywordIndexParams(is_tenant=True)}
 #: Bytes the engine may write per float16 byte stored: our file and its int8 copy, the shard's
 #: own float16 copy and its write-ahead log (float32).
 WRITE_FACTOR = 5

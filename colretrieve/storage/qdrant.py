@@ -76,7 +76,9 @@ QUANTIZATION: dict[str | None, models.QuantizationConfig | None] = {
 #: Ids per request when reading payloads alone (small); vectors go `batch_size` pages at a time.
 PAYLOAD_BATCH = 1024
 #: Payload index kinds by the names `create` takes.
-INDEX_KINDS = {"keyword": models.PayloadSchemaType.KEYWORD, "integer": models.PayloadSchemaType.INTEGER}
+INDEX_KINDS: dict[str, models.PayloadSchemaType | models.KeywordIndexParams] = {
+    "keyword": models.PayloadSchemaType.KEYWORD, "integer": models.PayloadSchemaType.INTEGER,
+    "tenant": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)}
 _GRPC_TRANSIENT = {StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED, StatusCode.RESOURCE_EXHAUSTED}
 
 

@@ -244,3 +244,32 @@ def test_export_carries_the_sparse_vectors(lexical) -> None:
             assert list(np.asarray(got_ids)[order]) == sorted(ids)
             np.testing.assert_allclose(np.asarray(got_weights)[order], np.asarray(weights)[np.argsort(ids)],
                                        rtol=1e-6)
+
+
+def test_tenants_never_see_each_others_pages(backend, make_pages) -> None:
+    """Two teams in one store, the same document stored by both: each sees, finds, marks and
+    deletes its own copy only (tenancy.TenantView over the store)."""
+    from dataclasses import replace
+
+    from colretrieve.errors import ColretrieveError
+    from colretrieve.tenancy import TenantView
+
+    rng = np.random.default_rng(2)
+    store = backend.create()
+    shared = make_pages(rng, "shared", 3)
+    a, b = TenantView(store, "team-a"), TenantView(store, "team.b")
+    a.upsert(shared + make_pages(rng, "a-only", 2))
+    b.upsert([replace(p, payload={**p.payload, "file": "b.pdf"}) for p in shared])
+    ids_a = {p.id for batch in a.scan() for p in batch}
+    ids_b = {p.id for batch in b.scan(fields=("file",)) for p in batch}
+    assert store.count() == 8 and a.count() == 5 and b.count() == 3
+    assert not ids_a & ids_b  # the same pages, stored twice under ids of their own
+    for query in (shared[0].summary, -shared[0].summary):
+        assert {c.id for c in a.candidates(query, k=20, exact=True)} == ids_a
+        assert {c.id for c in b.candidates(query, k=20)} == ids_b
+    a.set_payload({"doc_id": "shared"}, {"state": "complete"})
+    assert a.count({"state": "complete"}) == 3 and b.count({"state": "complete"}) == 0
+    b.delete({"doc_id": "shared"})
+    assert b.count() == 0 and a.count({"doc_id": "shared"}) == 3
+    with pytest.raises(ColretrieveError, match="tenant"):
+        TenantView(store, "../other")
