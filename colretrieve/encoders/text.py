@@ -113,6 +113,7 @@ class TextGridEncoder(MultiVectorEncoder):
         self._stopword[[vocab[w] for w in QUERY_STOPWORDS if w in vocab]] = True
         self._model: Any = None  # the torch model, loaded for pages (or queries with no graph)
         self._query_forward: Forward | None = None
+        self._export_tried = False
 
     def _token_id(self, token: Any) -> int:
         text = token.get("content") if isinstance(token, dict) else token
@@ -230,7 +231,10 @@ class TextGridEncoder(MultiVectorEncoder):
         """Export the query side to ONNX once per weights file (exported.py), from a model
         loaded on the CPU for pages anyway; elsewhere queries keep running in torch."""
         weights = self.path / WEIGHTS_FILE
-        if self._query_forward is None and self._model is not None and self.device == "cpu" and weights.is_file():
+        if self._export_tried or self._model is None or self.device != "cpu" or not weights.is_file():
+            return
+        self._export_tried = True  # an exporter that failed once is not run again for every batch
+        if self._query_forward is None or self._query_forward == self._torch_forward:
             probes = [self._padded([self._query_ids(text) for text in probe]) for probe in PROBES]
             if export_graph(self._model, weights, probes):
                 self._query_forward = load_graph(weights)
