@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from .scoring import maxsim_pages
 from .scoring.lexical import Lexicon, bm25_query, fuse
 from .scoring.ranking import best_first
 from .settings import CANDIDATES, DPI, HYBRID_WEIGHTS, RESCORE
-from .storage import Candidate, Filter, Store
+from .storage import Candidate, Filter, ScoringStore, Store
 from .storage.base import BM25, TERMS
 
 if TYPE_CHECKING:
@@ -94,14 +94,19 @@ class Searcher:
             return []
         where = catalog.searchable_only(filter)
         query, single = self._encode_query(text)
-        resident = self._resident_pages() if exact and not filter and self.config.scoring == "maxsim" else None
+        in_store = self.store.capabilities.scores_in_store
+        resident = (self._resident_pages() if exact and not filter and self.config.scoring == "maxsim"
+                    and not in_store else None)
         if resident is not None:  # every page is on the GPU: no need to list them from the store
             top, best = resident.best(query, k)
         else:
             limit = max(self.store.count(where), 1) if exact else max(candidates, k)
-            found = self.store.candidates(single, limit, where, exact=exact)
-            scores = self._score(text, query, found, k, exact)
-            ids = [c.id for c in found]
+            if in_store:
+                ids, scores = self._scored_in_store(text, query, single, limit, where, exact)
+            else:
+                found = self.store.candidates(single, limit, where, exact=exact)
+                scores = self._score(text, query, found, k, exact)
+                ids = [c.id for c in found]
             order = best_first(scores, ids, k)
             top, best = [ids[j] for j in order], scores[order]
         payloads = self.store.payloads(top, catalog.HIT_FIELDS)
@@ -141,6 +146,25 @@ class Searcher:
             best = np.argsort(-final(), kind="stable")[: max(RESCORE, 4 * k)]
             late[best] = self._maxsim(query, [found[j] for j in best], weights, quantized=False)
         return final()
+
+    def _scored_in_store(self, text: str, query: np.ndarray, single: np.ndarray, limit: int, where: Filter,
+                         exact: bool) -> tuple[list[str], np.ndarray]:
+        """Candidates and their final scores from a store that scores them itself: the IDF
+        weights ride on the query vectors (positive, so w * max<q,d> = max<w * q,d>), and only
+        scores come back; fused here, since z-scores need every candidate's score."""
+        store = cast(ScoringStore, self.store)
+        hybrid = self.config.scoring == "hybrid"
+        lexicon = self._corpus_lexicon() if hybrid else None
+        tokens = query
+        if lexicon is not None:
+            tokens = query * lexicon.idf(self.models.encoder.query_terms([text])[0])[:, None]
+        lexical = hybrid and self.store.capabilities.lexical
+        result = store.score_in_store(tokens, single, limit, where, exact, bm25_query(text) if lexical else None,
+                                      catalog.searchable_only(None))
+        if lexicon is None or not result.ids:
+            return result.ids, result.maxsim
+        bm25 = result.bm25 if result.bm25 is not None else lexicon.bm25(text, result.ids)
+        return result.ids, fuse({"maxsim": result.maxsim, "dense": result.dense, "bm25": bm25}, HYBRID_WEIGHTS)
 
     def _maxsim(self, query: np.ndarray, found: Sequence[Candidate], weights: np.ndarray | None,
                 quantized: bool) -> np.ndarray:

@@ -14,13 +14,13 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from .catalog import TENANT
 from .errors import ColretrieveError
-from .storage import Candidate, Filter, PagePoint, Store, StoredPage
+from .storage import Candidate, Filter, PagePoint, ScoringStore, Store, StoredPage, StoreScores
 from .vectors.sparse import Sparse
 
 #: What a tenant name may be: it is typed on command lines and sent in requests.
@@ -86,6 +86,11 @@ class TenantView:
 
     def idf(self, name: str, terms: Sequence[int], corpus: Filter | None = None) -> np.ndarray:
         return self.store.idf(name, terms, self._only(corpus))
+
+    def score_in_store(self, tokens: np.ndarray, single: np.ndarray, limit: int, filter: Filter | None = None,
+                       exact: bool = False, bm25: Sparse | None = None, corpus: Filter | None = None) -> StoreScores:
+        scoring = cast(ScoringStore, self.store)  # called only where capabilities.scores_in_store says so
+        return scoring.score_in_store(tokens, single, limit, self._only(filter), exact, bm25, self._only(corpus))
 
     def damaged(self, deep: bool = False) -> Iterator[Any]:
         return self.store.damaged(deep)

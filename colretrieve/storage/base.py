@@ -106,13 +106,15 @@ class Capabilities:
     """What a store does itself, so callers ask instead of checking which store they hold.
 
     `quantized`: the form ("int8", "binary") of a compressed copy of the multi-vectors that
-    `pages(quantized=True)` reads, or None where the store keeps none. (A store that ranks by
-    MaxSim itself, as a Qdrant server can, will say so here.)
+    `pages(quantized=True)` reads, or None where the store keeps none.
     """
 
     quantized: str | None = None
     #: The store keeps corpus statistics (`sparse_scores`, `idf`); else callers compute them.
     lexical: bool = False
+    #: The store scores candidates by MaxSim itself, next to the vectors (a Qdrant server):
+    #: it is a `ScoringStore`, and no page vector crosses the network at query time.
+    scores_in_store: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,18 @@ class Candidate:
     id: str
     score: float
     location: Any = None
+
+
+@dataclass(frozen=True)
+class StoreScores:
+    """What a `ScoringStore` computed for each candidate, in the order of `ids` (the single-vector
+    prefilter's, best first): the single-vector score, MaxSim and, when asked for, BM25 (0 for
+    a candidate sharing no word with the query)."""
+
+    ids: list[str]
+    dense: np.ndarray
+    maxsim: np.ndarray
+    bm25: np.ndarray | None = None
 
 
 @dataclass
@@ -260,3 +274,14 @@ class Store(Protocol):
         """Make every write so far durable (e.g. after a document's completion mark)."""
 
     def close(self) -> None: ...
+
+
+class ScoringStore(Store, Protocol):
+    """A store that ranks by MaxSim itself (`capabilities.scores_in_store`)."""
+
+    def score_in_store(self, tokens: np.ndarray, single: np.ndarray, limit: int, filter: Filter | None = None,
+                       exact: bool = False, bm25: Sparse | None = None, corpus: Filter | None = None) -> StoreScores:
+        """The `limit` best candidates by `single` (with `filter`; `exact`: every page compared),
+        each scored by MaxSim of `tokens` on its multi-vectors (token weights ride on `tokens`:
+        w * max<q, d> = max<w * q, d> for w > 0), and by `bm25` with IDF over `corpus`."""
+        ...

@@ -41,6 +41,7 @@ from ..errors import (
 )
 from ..vectors.sparse import Sparse
 from .base import (
+    BM25,
     CHECKSUMS,
     LEXICAL,
     MULTI,
@@ -54,6 +55,7 @@ from .base import (
     PagePoint,
     StoredPage,
     StoreSchema,
+    StoreScores,
     in_order,
     named_vector,
     scroll_pages,
@@ -217,8 +219,9 @@ class QdrantStore:
         self.options = options
         self.where = _where(client)
         self._local = _is_local(client)
-        #: The collection's quantization serves Qdrant's own queries; colretrieve reads the floats.
-        self.capabilities = Capabilities(lexical=schema.lexical)
+        #: Candidates are scored in the server (or, in local mode, by the client's own engine);
+        #: the collection's quantization serves those queries, rescored from the originals.
+        self.capabilities = Capabilities(lexical=schema.lexical, scores_in_store=True)
 
     @classmethod
     def create(cls, client: QdrantClient, collection: str, schema: StoreSchema, options: QdrantOptions | None = None,
@@ -362,6 +365,38 @@ class QdrantStore:
         if self._local or where is None:
             return None
         return models.SearchParams(idf=models.IdfCorpusParams(corpus=where))
+
+    def score_in_store(self, tokens: np.ndarray, single: np.ndarray, limit: int, filter: Filter | None = None,
+                       exact: bool = False, bm25: Sparse | None = None, corpus: Filter | None = None) -> StoreScores:
+        """One batch request: the prefilter's candidates with their single-vector scores, and the
+        same candidates (a prefetch) rescored by MAX_SIM and by BM25 in the server."""
+        where = to_qdrant_filter(filter)
+        params = None if self._local else models.SearchParams(exact=exact)
+        vector = single.astype(np.float32).tolist()
+
+        def candidates() -> models.Prefetch:
+            return models.Prefetch(query=vector, using=SINGLE, limit=limit, filter=where, params=params)
+
+        rescore = None if self._local else models.SearchParams(
+            quantization=models.QuantizationSearchParams(rescore=True))  # int8/binary: originals decide
+        requests = [
+            models.QueryRequest(query=vector, using=SINGLE, limit=limit, filter=where, params=params,
+                                with_payload=False, with_vector=False),
+            models.QueryRequest(prefetch=candidates(), query=tokens.astype(np.float32).tolist(), using=MULTI,
+                                limit=limit, params=rescore, with_payload=False, with_vector=False)]
+        if bm25 is not None and bm25[0]:
+            requests.append(models.QueryRequest(prefetch=candidates(), query=_sparse(bm25), using=BM25, limit=limit,
+                                                params=self._corpus(corpus), with_payload=False, with_vector=False))
+        results = self._call(self.client.query_batch_points, requests=requests)
+        ids = [str(p.id) for p in results[0].points]
+
+        def scores(result: models.QueryResponse) -> np.ndarray:
+            found = {str(p.id): p.score for p in result.points}
+            return np.array([found.get(pid, 0.0) for pid in ids], dtype=np.float32)
+
+        return StoreScores(ids, scores(results[0]), scores(results[1]),
+                           None if bm25 is None else scores(results[2]) if len(results) > 2
+                           else np.zeros(len(ids), dtype=np.float32))
 
     def damaged(self, deep: bool = False) -> Iterator[Damage]:
         """Qdrant checks its own files; `deep` also compares each page's multi-vectors with the

@@ -159,3 +159,34 @@ def test_our_maxsim_equals_qdrants_max_sim(qdrant_backend, make_pages, make_unit
     ids = [str(h.id) for h in theirs]
     ours = maxsim([query], *pack([page.rows() for page in store.pages(ids)]))[0].numpy()
     np.testing.assert_allclose(ours, [h.score for h in theirs], atol=2e-3)
+
+
+def test_the_server_scores_candidates_and_sends_back_scores_only(qdrant_backend, make_pages) -> None:
+    """score_in_store: one batch request whose answers are the prefilter's candidates with their
+    single-vector scores, MaxSim of the (weighted) query tokens and BM25; the same numbers
+    colretrieve computes from the vectors, which stay in the server."""
+    from colretrieve.scoring import maxsim_reference
+    from colretrieve.scoring.lexical import bm25_document, bm25_query, term_set
+    from colretrieve.storage.base import BM25, TERMS, StoreSchema
+
+    rng = np.random.default_rng(5)
+    points = make_pages(rng, "doc", 12)
+    texts = ["hydrogen lines", "the table", "hydrogen table", "", "income", "state tables"] * 2
+    for point, text in zip(points, texts):
+        point.sparse = {BM25: bm25_document(text), TERMS: term_set([len(text)])}
+    store = qdrant_backend.create(StoreSchema(multi_dim=8, single_dim=4, encoder="test-encoder", lexical=True))
+    store.upsert(points)
+    assert store.capabilities.scores_in_store
+    single = points[3].summary
+    tokens = rng.standard_normal((5, 8)).astype(np.float32)
+    weights = np.array([0.5, 1.0, 2.0, 3.0, 0.1], dtype=np.float32)
+    got = store.score_in_store(tokens * weights[:, None], single, 7, {"doc_id": "doc"},
+                               bm25=bm25_query("hydrogen table"))
+    found = store.candidates(single, 7, {"doc_id": "doc"})
+    assert got.ids == [c.id for c in found]
+    np.testing.assert_allclose(got.dense, [c.score for c in found], atol=1e-5)
+    by_id = {p.id: p for p in points}
+    expected = maxsim_reference([tokens], [by_id[i].vectors for i in got.ids], [weights])[0]
+    np.testing.assert_allclose(got.maxsim, expected, rtol=1e-2, atol=1e-2)  # float16 in a server
+    np.testing.assert_allclose(got.bm25, store.sparse_scores(BM25, bm25_query("hydrogen table"), got.ids), rtol=1e-5)
+    assert store.score_in_store(tokens, single, 3).bm25 is None
