@@ -4,7 +4,9 @@ same methods a Python user does."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +14,21 @@ from . import catalog
 from .check import CheckReport, check_index
 from .documents.render import MAX_DPI, MIN_DPI
 from .encoders import MultiVectorEncoder, SingleVectorEncoder
-from .errors import ColretrieveError
+from .errors import ColretrieveError, IndexLockedError
 from .ingest import IngestReport, ingest
 from .location import Held, Location
 from .models import Models
 from .scoring import cpu_kernel
 from .search import Hit, Searcher
 from .settings import CANDIDATES, DEVICE, DPI, ENCODER, OCR, POOL_FACTOR, RENDERER, STORE, VECTORS, IndexConfig, K
+from .sharing import ReaderService, ask
 from .storage import Filter, Store
 from .storage.collection import QdrantOptions
-from .tenancy import TenantView
+from .tenancy import TenantView, check_tenant
+
+#: Seconds a reader waits for a process that holds a directory index to answer reads (it may
+#: be loading its models before it starts serving, or letting go of the index).
+READ_PATIENCE = 30.0
 
 
 class Index:
@@ -32,7 +39,8 @@ class Index:
     manager or call `close()` so the next process can open it.
     """
 
-    def __init__(self, location: Location, held: Held, models: Models, tenant: str | None = None) -> None:
+    def __init__(self, location: Location, held: Held, models: Models, tenant: str | None = None,
+                 serve: bool = True) -> None:
         self.location = location
         #: The index directory; None for an index on a Qdrant server.
         self.directory = location.directory
@@ -43,6 +51,8 @@ class Index:
         self._store: Store = TenantView(held.store, tenant) if tenant is not None else held.store
         self._models = models
         self._searcher = Searcher(self._store, models)
+        # other processes read a directory index through the one holding it (sharing.py)
+        self._readers = ReaderService(location.directory, self._answer) if serve and location.directory else None
 
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -91,7 +101,18 @@ class Index:
         already loaded, is given. `read_only` refuses writes, and reads an index whose disk is full.
         `tenant` (also for `create`): the index as that team sees it, its own pages only."""
         location = Location.parse(target, grpc)
-        held = location.open(writable=not read_only)
+        deadline = time.monotonic() + READ_PATIENCE
+        while True:
+            try:
+                held = location.open(writable=not read_only)
+                break
+            except IndexLockedError:
+                if not read_only or location.directory is None or time.monotonic() > deadline:
+                    raise
+                try:  # another process holds it: read through that process
+                    return SharedIndex.reach(location, tenant)
+                except IndexLockedError:  # it is starting (loading its models) or letting go
+                    time.sleep(0.1)
         try:
             models = Models(held.config, str(location), device, model)
             return cls(location, held, models, tenant)
@@ -124,7 +145,25 @@ class Index:
         return check_index(target, deep=deep, repair=repair, grpc=grpc)
 
     def close(self) -> None:
+        if self._readers is not None:
+            self._readers.close()
         self._held.close()
+
+    def _answer(self, op: str, args: dict[str, Any]) -> Any:
+        """A read another process asked of this index (sharing.py), as `tenant` sees it."""
+        tenant = args.pop("tenant", None)
+        view = self if tenant is None else Index(self.location, self._held, self._models, check_tenant(tenant),
+                                                 serve=False)
+        if op == "search":
+            return [asdict(hit) for hit in view.search(**args)]
+        if op == "similarity_maps":
+            hits = [Hit(**hit) for hit in args.pop("hits")]
+            return [str(path) for path in view.similarity_maps(hits=hits, **args)]
+        if op == "documents":
+            return view.documents()
+        if op == "stats":
+            return view.stats()
+        raise ColretrieveError(f"no read {op!r}")
 
     def __enter__(self) -> Index:
         return self
@@ -232,3 +271,77 @@ class Index:
             "store": self.config.store,
             "maxsim_kernel": cpu_kernel.name(),  # which CPU path scores the candidates here
         }
+
+
+class SharedIndex(Index):
+    """An index another process holds (an ingest, a service), read through that process
+    (sharing.py): search, similarity maps, documents and stats answer as that process sees the
+    index, complete documents only; writes wait for it to finish."""
+
+    def __init__(self, location: Location, config: IndexConfig, tenant: str | None) -> None:  # noqa: D107
+        self.location = location
+        self.directory = location.directory
+        self.config = config
+        self.tenant = tenant
+        self._readers = None
+
+    @classmethod
+    def reach(cls, location: Location, tenant: str | None) -> SharedIndex:
+        """The index `location` through the process holding it; IndexLockedError if none answers."""
+        assert location.directory is not None, "only a directory index is held by one process"
+        config = IndexConfig.load(location.directory)
+        if config is None:
+            raise IndexLockedError(f"index {location} is being created by another process")
+        index = cls(location, config, tenant)
+        index._ask("stats", {})  # reachable now, or the caller takes the index itself
+        return index
+
+    def _ask(self, op: str, args: dict[str, Any]) -> Any:
+        assert self.directory is not None
+        return ask(self.directory, op, {**args, **({"tenant": self.tenant} if self.tenant else {})})
+
+    def _busy(self) -> IndexLockedError:
+        return IndexLockedError(f"index {self.location} is being written by another process; it reads through "
+                                "that process until it finishes")
+
+    def search(self, text: str, k: int = K, filter: Filter | None = None, *, exact: bool = False,
+               candidates: int = CANDIDATES) -> list[Hit]:
+        return [Hit(**hit) for hit in self._ask("search", {"text": text, "k": k, "filter": filter, "exact": exact,
+                                                           "candidates": candidates})]
+
+    def similarity_maps(self, text: str, hits: Sequence[Hit], directory: str | Path,
+                        per_token: bool = False) -> list[Path]:
+        return [Path(p) for p in self._ask("similarity_maps", {
+            "text": text, "hits": [asdict(h) for h in hits], "directory": str(Path(directory).resolve()),
+            "per_token": per_token})]
+
+    def documents(self) -> list[dict[str, Any]]:
+        return list(self._ask("documents", {}))
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self._ask("stats", {}))
+
+    def ingest(self, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
+               echo: Callable[[str], None] | None = None, batch_size: int | None = None) -> IngestReport:
+        raise self._busy()
+
+    def delete(self, target: str | Path) -> int:
+        raise self._busy()
+
+    def pages(self, fields: Sequence[str] = catalog.HIT_FIELDS) -> Iterator[tuple[str, dict[str, Any]]]:
+        raise self._busy()
+
+    @property
+    def store(self) -> Store:
+        raise self._busy()
+
+    @property
+    def encoder(self) -> MultiVectorEncoder:
+        raise self._busy()
+
+    @property
+    def prefilter(self) -> SingleVectorEncoder:
+        raise self._busy()
+
+    def close(self) -> None:
+        """Nothing is held here."""

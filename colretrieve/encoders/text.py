@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import string
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -114,6 +115,7 @@ class TextGridEncoder(MultiVectorEncoder):
         self._model: Any = None  # the torch model, loaded for pages (or queries with no graph)
         self._query_forward: Forward | None = None
         self._export_tried = False
+        self._loading = threading.RLock()
 
     def _token_id(self, token: Any) -> int:
         text = token.get("content") if isinstance(token, dict) else token
@@ -138,12 +140,13 @@ class TextGridEncoder(MultiVectorEncoder):
         return pick_device(self.requested_device)
 
     def _torch_model(self) -> Any:
-        if self._model is None:
-            import torch
-            from transformers import AutoModel
+        with self._loading:  # a search thread and an ingest may both ask first (sharing.py)
+            if self._model is None:
+                import torch
+                from transformers import AutoModel
 
-            self._model = load_pretrained(AutoModel, self.path, dtype=torch.float32).to(self.device).eval()
-        return self._model
+                self._model = load_pretrained(AutoModel, self.path, dtype=torch.float32).to(self.device).eval()
+            return self._model
 
     # ---- pages -------------------------------------------------------------------------
     def _encode_page_batch(self, pages: Sequence[Page]) -> list[PageVectors]:
@@ -236,8 +239,9 @@ class TextGridEncoder(MultiVectorEncoder):
         self._export_tried = True  # an exporter that failed once is not run again for every batch
         if self._query_forward is None or self._query_forward == self._torch_forward:
             probes = [self._padded([self._query_ids(text) for text in probe]) for probe in PROBES]
-            if export_graph(self._model, weights, probes):
-                self._query_forward = load_graph(weights)
+            with self._loading:  # the exporter changes torch's global state: no query runs meanwhile
+                if export_graph(self._model, weights, probes):
+                    self._query_forward = load_graph(weights)
 
     # ---- queries -----------------------------------------------------------------------
     def _query_ids(self, text: str) -> list[int]:
@@ -251,6 +255,9 @@ class TextGridEncoder(MultiVectorEncoder):
             weights = self.path / WEIGHTS_FILE
             graph = load_graph(weights) if self.requested_device in ("auto", "cpu") and weights.is_file() else None
             self._query_forward = graph or self._torch_forward
+        if self._query_forward == self._torch_forward:
+            with self._loading:  # not while the graph is exported (a search thread during an ingest)
+                return self._torch_forward(*self._padded(ids)), ids
         return self._query_forward(*self._padded(ids)), ids
 
     def _encode_query_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
