@@ -25,6 +25,9 @@ from colretrieve import catalog
 from colretrieve.evaluation.datasets import load_dataset
 from colretrieve.location import Location
 
+#: Pages per upsert while growing: the text encoder's batch, what an ingest writes at a time
+#: (qdrant-edge's write-ahead log, replayed when a shard opens, grows with the request size).
+UPSERT = 16
 CLI = [str(Path(sys.executable).parent / "colretrieve")]  # the command users run, installed beside python
 
 
@@ -42,7 +45,8 @@ def grow(source: Path, target: Path, pages: int) -> None:
                 doc_id = hashlib.sha256(f"{point.payload['doc_id']}#{copy}".encode()).hexdigest()
                 points.append(replace(point, id=catalog.point_id(doc_id, point.payload["page"]),
                                       payload={**point.payload, "doc_id": doc_id}))
-            held.store.upsert(points)
+            for start in range(0, len(points), UPSERT):  # as an ingest writes them: a batch per encoder step
+                held.store.upsert(points[start : start + UPSERT])
             copy += 1
             print(f"  {held.store.count()} pages", file=sys.stderr, end="\r")
         held.store.flush()
