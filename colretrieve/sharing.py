@@ -97,7 +97,7 @@ class ReaderService:
             return
         server.handle = handle
         self._server = server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True,
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
                          name="colretrieve-readers").start()
 
     def close(self) -> None:
