@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import catalog
 from .check import CheckReport, check_index
@@ -25,6 +25,8 @@ from .sharing import ReaderService, ask
 from .storage import Filter, Store
 from .storage.collection import QdrantOptions
 from .tenancy import TenantView, check_tenant
+
+T = TypeVar("T")
 
 #: Seconds a reader waits for a process that holds a directory index to answer reads (it may
 #: be loading its models before it starts serving, or letting go of the index).
@@ -276,14 +278,16 @@ class Index:
 class SharedIndex(Index):
     """An index another process holds (an ingest, a service), read through that process
     (sharing.py): search, similarity maps, documents and stats answer as that process sees the
-    index, complete documents only; writes wait for it to finish."""
+    index, complete documents only; writes wait for it to finish. If the holder lets go, the
+    reads that follow open the index here."""
 
-    def __init__(self, location: Location, config: IndexConfig, tenant: str | None) -> None:  # noqa: D107
+    def __init__(self, location: Location, config: IndexConfig, tenant: str | None) -> None:
         self.location = location
         self.directory = location.directory
         self.config = config
         self.tenant = tenant
         self._readers = None
+        self._local: Index | None = None  # the index opened here once its holder let go
 
     @classmethod
     def reach(cls, location: Location, tenant: str | None) -> SharedIndex:
@@ -293,12 +297,19 @@ class SharedIndex(Index):
         if config is None:
             raise IndexLockedError(f"index {location} is being created by another process")
         index = cls(location, config, tenant)
-        index._ask("stats", {})  # reachable now, or the caller takes the index itself
+        ask(location.directory, "stats", {})  # reachable now, or the caller takes the index itself
         return index
 
-    def _ask(self, op: str, args: dict[str, Any]) -> Any:
-        assert self.directory is not None
-        return ask(self.directory, op, {**args, **({"tenant": self.tenant} if self.tenant else {})})
+    def _read(self, op: str, args: dict[str, Any], here: Callable[[Index], T]) -> Any:
+        """`op` answered by the holder, or by `here` on the index opened in this process when
+        the holder has let go of it."""
+        if self._local is None:
+            assert self.directory is not None
+            try:
+                return ask(self.directory, op, {**args, **({"tenant": self.tenant} if self.tenant else {})})
+            except IndexLockedError:  # the holder is gone (or going): the index is free to open
+                self._local = Index.open(self.directory, read_only=True, tenant=self.tenant)
+        return here(self._local)
 
     def _busy(self) -> IndexLockedError:
         return IndexLockedError(f"index {self.location} is being written by another process; it reads through "
@@ -306,20 +317,21 @@ class SharedIndex(Index):
 
     def search(self, text: str, k: int = K, filter: Filter | None = None, *, exact: bool = False,
                candidates: int = CANDIDATES) -> list[Hit]:
-        return [Hit(**hit) for hit in self._ask("search", {"text": text, "k": k, "filter": filter, "exact": exact,
-                                                           "candidates": candidates})]
+        found = self._read("search", {"text": text, "k": k, "filter": filter, "exact": exact, "candidates": candidates},
+                           lambda index: index.search(text, k, filter, exact=exact, candidates=candidates))
+        return [hit if isinstance(hit, Hit) else Hit(**hit) for hit in found]
 
     def similarity_maps(self, text: str, hits: Sequence[Hit], directory: str | Path,
                         per_token: bool = False) -> list[Path]:
-        return [Path(p) for p in self._ask("similarity_maps", {
+        return [Path(p) for p in self._read("similarity_maps", {
             "text": text, "hits": [asdict(h) for h in hits], "directory": str(Path(directory).resolve()),
-            "per_token": per_token})]
+            "per_token": per_token}, lambda index: index.similarity_maps(text, hits, directory, per_token))]
 
     def documents(self) -> list[dict[str, Any]]:
-        return list(self._ask("documents", {}))
+        return list(self._read("documents", {}, lambda index: index.documents()))
 
     def stats(self) -> dict[str, Any]:
-        return dict(self._ask("stats", {}))
+        return dict(self._read("stats", {}, lambda index: index.stats()))
 
     def ingest(self, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
                echo: Callable[[str], None] | None = None, batch_size: int | None = None) -> IngestReport:
@@ -344,4 +356,5 @@ class SharedIndex(Index):
         raise self._busy()
 
     def close(self) -> None:
-        """Nothing is held here."""
+        if self._local is not None:
+            self._local.close()

@@ -54,7 +54,8 @@ def test_a_second_process_reads_during_an_ingest_and_sees_whole_documents(tmp_pa
             assert count >= page
         counts = {doc_id: count for doc_id, _, count in seen["pages"]}
         assert all(found == set(range(1, counts[doc] + 1)) for doc, found in pages.items())
-        assert seen["stats"]["documents"] == len(pages) and seen["stats"]["pages"] == len(seen["pages"])
+        # stats came a moment after the search: documents may have completed in between, none vanished
+        assert seen["stats"]["documents"] >= len(pages) and seen["stats"]["pages"] >= len(seen["pages"])
     assert any(seen["stats"]["incomplete_documents"] or seen["stats"]["documents"] < 5 for seen in during)
     run = cli("stats", "--index", str(target), "--json")  # the writer is gone: the index opens as always
     assert run.returncode == 0 and json.loads(run.stdout)["documents"] == 5
