@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import catalog
-from .errors import IndexCorruptError
+from .errors import ColretrieveError, IndexCorruptError
 from .location import Location
 from .settings import IndexConfig
 from .storage.base import Damage
@@ -60,6 +60,8 @@ def check_index(target: str | Path, *, deep: bool = False, repair: bool = False,
             report.config_rebuilt = True
     with location.open(writable=repair, verify=False) as held:
         store = held.store
+        if repair and held.config.tenants:  # marks go by document, and teams may share one: not yet
+            raise ColretrieveError(f"{location}: an index shared by teams cannot be repaired yet")
         report.damaged = list(store.damaged(deep))
         if repair and report.damaged:
             store.remove([d.id for d in report.damaged])

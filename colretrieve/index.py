@@ -14,7 +14,7 @@ from . import catalog
 from .check import CheckReport, check_index
 from .documents.render import MAX_DPI, MIN_DPI
 from .encoders import MultiVectorEncoder, SingleVectorEncoder
-from .errors import ColretrieveError, IndexLockedError
+from .errors import ColretrieveError, IndexConfigError, IndexLockedError
 from .ingest import IngestReport, ingest
 from .location import Held, Location
 from .models import Models
@@ -49,6 +49,9 @@ class Index:
         self.config = held.config
         #: The team whose pages this index object sees and writes (tenancy.py); None: all pages.
         self.tenant = tenant
+        if tenant is not None and not held.config.tenants:
+            raise IndexConfigError(f"index {location} was made for one team; --tenant takes an index made with a "
+                                   "tenant (ingest --tenant NAME into a new index)")
         self._held = held
         self._store: Store = TenantView(held.store, tenant) if tenant is not None else held.store
         self._models = models
@@ -87,7 +90,8 @@ class Index:
 
         def configure() -> IndexConfig:  # runs once the directory is held: models load once
             config, *models = Models.choose(encoder, prefilter, device, encoder_options, model, dpi=dpi,
-                                            renderer=renderer, ocr=ocr, pool_factor=pool_factor)
+                                            renderer=renderer, ocr=ocr, pool_factor=pool_factor,
+                                            tenants=tenant is not None)
             loaded.extend(models)
             return config
 
@@ -146,6 +150,12 @@ class Index:
         Takes the index as `open` does: not while another process holds it."""
         return check_index(target, deep=deep, repair=repair, grpc=grpc)
 
+    def _one_team(self) -> None:
+        """Writes name their team in an index shared by teams: documents are kept per team, and
+        a write for none would touch every team's copy."""
+        if self.tenant is None and self.config.tenants:
+            raise ColretrieveError(f"index {self.location} holds several teams' pages: name the team (--tenant NAME)")
+
     def close(self) -> None:
         if self._readers is not None:
             self._readers.close()
@@ -154,8 +164,8 @@ class Index:
     def _answer(self, op: str, args: dict[str, Any]) -> Any:
         """A read another process asked of this index (sharing.py), as `tenant` sees it."""
         tenant = args.pop("tenant", None)
-        view = self if tenant is None else Index(self.location, self._held, self._models, check_tenant(tenant),
-                                                 serve=False)
+        view = self if tenant == self.tenant else Index(
+            self.location, self._held, self._models, None if tenant is None else check_tenant(tenant), serve=False)
         if op == "search":
             return [asdict(hit) for hit in view.search(**args)]
         if op == "similarity_maps":
@@ -198,6 +208,7 @@ class Index:
         the report; the other files go on. A document becomes visible to search only once all
         its pages are stored. `batch_size` (pages per encoder step) trades speed for memory.
         """
+        self._one_team()
         self._searcher.changed()
         return ingest(self._store, self._models, paths, images=images, progress=progress, echo=echo,
                       batch_size=batch_size)
@@ -240,6 +251,7 @@ class Index:
         """Remove a document by file path, bare file name or doc id (a unique prefix of 4+ hex
         digits, any case, will do). Returns the number of pages removed; naming nothing stored,
         or more than one document, is an error."""
+        self._one_team()
         doc_ids = catalog.find_documents(self._store, str(target))
         if not doc_ids:
             raise ColretrieveError(f"{target}: no such document in {self.location}")
@@ -307,8 +319,11 @@ class SharedIndex(Index):
             assert self.directory is not None
             try:
                 return ask(self.directory, op, {**args, **({"tenant": self.tenant} if self.tenant else {})})
-            except IndexLockedError:  # the holder is gone (or going): the index is free to open
-                self._local = Index.open(self.directory, read_only=True, tenant=self.tenant)
+            except IndexLockedError as exc:  # the holder is gone (or going): the index is free to open
+                local = Index.open(self.directory, read_only=True, tenant=self.tenant)
+                if isinstance(local, SharedIndex):  # still held, and this read cannot go through it
+                    raise exc
+                self._local = local
         return here(self._local)
 
     def _busy(self) -> IndexLockedError:

@@ -95,6 +95,8 @@ class IndexConfig:
     #: The store keeps corpus statistics (BM25 and term IDF, scoring/lexical.py); indexes made
     #: before it rebuild them in each process that searches
     lexical: bool = False
+    #: Several teams share the index (tenancy.py): every page belongs to one, every write names it
+    tenants: bool = False
     dpi: int = DPI
     renderer: str = RENDERER
     ocr: str = OCR

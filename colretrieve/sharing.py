@@ -66,8 +66,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 class _Request(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         sock: socket.socket = self.request
-        _, uid, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
-        if uid != os.getuid():  # another user's process: not an answer, not even an error
+        if _peer_uid(sock) != os.getuid():  # another user's process: not an answer, not even an error
             return
         try:
             request = json.loads(_read_all(sock, MAX_REQUEST))
@@ -117,6 +116,9 @@ def ask(directory: Path, op: str, args: dict[str, Any]) -> Any:
         sock.settimeout(TIMEOUT)
         try:
             sock.connect(name)
+            if _peer_uid(sock) != os.getuid():  # a name anyone could have bound first: not ours
+                raise IndexLockedError(f"index {directory} is open in another process, and another user's "
+                                       "process answers on its socket")
             sock.sendall(json.dumps({"op": op, "args": args}).encode())
             sock.shutdown(socket.SHUT_WR)
             raw = _read_all(sock, 1 << 30)
@@ -125,7 +127,17 @@ def ask(directory: Path, op: str, args: dict[str, Any]) -> Any:
                                    f"reads ({exc.strerror or exc})") from exc
     if not raw:
         raise IndexLockedError(f"index {directory} is open in another process that does not answer reads")
-    answer = json.loads(raw)
-    if not answer["ok"]:
-        raise ColretrieveError(answer["error"])
-    return answer["result"]
+    try:
+        answer = json.loads(raw)
+        ok, result = answer["ok"], answer.get("result")
+        error = answer.get("error", "")
+    except (ValueError, KeyError, TypeError) as exc:  # cut short: the holder died while answering
+        raise ColretrieveError(f"index {directory}: the process holding it sent no whole answer") from exc
+    if not ok:
+        raise ColretrieveError(error)
+    return result
+
+
+def _peer_uid(sock: socket.socket) -> int:
+    _, uid, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return int(uid)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from colretrieve import Index
+import pytest
+
+from colretrieve import ColretrieveError, Index
+from colretrieve.errors import IndexConfigError
 from tests.helpers import cli
 
 
@@ -24,8 +27,17 @@ def test_teams_share_an_index_and_see_their_own_pages(tmp_path: Path, samples: P
         assert team.stats()["documents"] == 2  # the other team's delete took its own copy only
         top = team.search("How many people were arrested in 2009, by sex and age?", k=1)
         assert Path(top[0].path).name == census.name
-    with Index.open(directory, model=text_encoder) as everyone:  # no tenant: the operator's view
+    with Index.open(directory, model=text_encoder) as everyone:  # no tenant: every team's pages, read only
         assert everyone.stats()["documents"] == 2
+        with pytest.raises(ColretrieveError, match="name the team"):
+            everyone.delete(census.name)  # would take every team's copy
+        with pytest.raises(ColretrieveError, match="name the team"):
+            everyone.ingest([pca])
+
+
+def test_a_one_team_index_takes_no_tenant(built_index: Path, text_encoder) -> None:
+    with pytest.raises(IndexConfigError, match="made for one team"):
+        Index.open(built_index, model=text_encoder, tenant="team-a")
 
 
 def test_a_bad_tenant_name_is_a_usage_error(tmp_path: Path) -> None:

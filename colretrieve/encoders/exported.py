@@ -65,6 +65,9 @@ def load_graph(weights: Path) -> Forward | None:
         return _session(graph)
     except ImportError:
         return None
+    except Exception as exc:  # damaged, or written by an exporter this onnxruntime cannot read
+        log.warning("cannot load the exported query graph %s (%s); queries run in torch", graph, exc)
+        return None
 
 
 def export_graph(model: Any, weights: Path, probes: list[tuple[np.ndarray, np.ndarray]]) -> bool:
@@ -79,8 +82,12 @@ def export_graph(model: Any, weights: Path, probes: list[tuple[np.ndarray, np.nd
         import torch
     except ImportError:
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    except OSError as exc:  # a read-only or full cache: queries keep running in torch
+        log.warning("cannot write the query graph cache %s (%s); queries run in torch", target.parent, exc)
+        return False
     try:
         ids, mask = (torch.from_numpy(a.astype(np.int64)) for a in probes[0])
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), torch.inference_mode(False):

@@ -9,6 +9,7 @@ index, MaxSim and similarity maps treat it exactly like a ColPali patch vector.
 from __future__ import annotations
 
 import json
+import logging
 import string
 import threading
 from collections.abc import Sequence
@@ -27,6 +28,8 @@ from .loading import load_pretrained, pick_device
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
+
+log = logging.getLogger(__name__)
 
 #: BERT's positional limit is 512; all-MiniLM-L6-v2 was trained on 256-token inputs.
 WINDOW_TOKENS = 256
@@ -189,7 +192,10 @@ class TextGridEncoder(MultiVectorEncoder):
             weights = np.array([n for _, n in means[i]], dtype=np.float32)
             summary = (np.stack([m for m, _ in means[i]]) * weights[:, None]).sum(0) / weights.sum()
             out.append(PageVectors(vectors[keep], token_cells[i][keep], summary))
-        self.export_query_graph()
+        try:
+            self.export_query_graph()
+        except Exception as exc:  # a faster query start is never worth a page
+            log.warning("no ONNX query graph for %s: %s", self.path, exc)
         return out
 
     def _forward_windows(self, windows: list[list[int]]) -> list[np.ndarray]:

@@ -96,3 +96,20 @@ def test_partial_weights_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ColretrieveError, match="does not exist"):
         load_pretrained(BertModel, tmp_path / "nowhere")
     assert torch.is_tensor(next(model.parameters()))
+
+
+def test_a_cache_that_cannot_be_written_or_read_costs_speed_only(tmp_path: Path, monkeypatch) -> None:
+    """The exported query graph is an optimisation: an unwritable cache or a damaged graph means
+    queries run in torch, never a failed ingest or query."""
+    from colretrieve.encoders.exported import CACHE_ENV, GRAPH_FILE, export_graph, graph_dir, load_graph
+
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"weights")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(CACHE_ENV, str(blocker / "cache"))
+    assert export_graph(object(), weights, []) is False and load_graph(weights) is None
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    graph_dir(weights).mkdir(parents=True)
+    (graph_dir(weights) / GRAPH_FILE).write_bytes(b"not an onnx graph")
+    assert load_graph(weights) is None
