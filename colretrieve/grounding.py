@@ -12,7 +12,7 @@ so one drawing serves them all. Two maps:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -81,10 +81,11 @@ def write_maps(page: Image.Image, query: np.ndarray, vectors: np.ndarray, cells:
 
 
 def hit_maps(store: Store, models: Models, text: str, hits: Sequence[Hit], directory: Path,
-             per_token: bool = False) -> list[Path]:
-    """A map per hit, `NN-<file>-pPAGE.png` in `directory` (see `Index.similarity_maps`)."""
+             per_token: bool = False, page_id: Callable[[str, int], str] = point_id) -> list[Path]:
+    """A map per hit, `NN-<file>-pPAGE.png` in `directory` (see `Index.similarity_maps`);
+    `page_id` names a hit's page in `store` (a tenant's view keeps ids of its own)."""
     query = models.encoder.encode_queries([text])[0]
-    stored = store.pages([point_id(h.doc_id, h.page) for h in hits], fields=("cells", "grid"))
+    stored = store.pages([page_id(h.doc_id, h.page) for h in hits], fields=("cells", "grid"))
     written: list[Path] = []
     for hit, page in zip(hits, stored):
         grid = tuple(page.payload.get("grid") or models.encoder.grid)

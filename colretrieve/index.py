@@ -21,7 +21,7 @@ from .models import Models
 from .scoring import cpu_kernel
 from .search import Hit, Searcher
 from .settings import CANDIDATES, DEVICE, DPI, ENCODER, OCR, POOL_FACTOR, RENDERER, STORE, VECTORS, IndexConfig, K
-from .sharing import ReaderService, ask
+from .sharing import ReaderService, ask, can_share
 from .storage import Filter, Store
 from .storage.collection import QdrantOptions
 from .tenancy import TenantView, check_tenant
@@ -113,7 +113,7 @@ class Index:
                 held = location.open(writable=not read_only)
                 break
             except IndexLockedError:
-                if not read_only or location.directory is None or time.monotonic() > deadline:
+                if not read_only or location.directory is None or not can_share() or time.monotonic() > deadline:
                     raise
                 try:  # another process holds it: read through that process
                     return SharedIndex.reach(location, tenant)
@@ -210,8 +210,11 @@ class Index:
         """
         self._one_team()
         self._searcher.changed()
-        return ingest(self._store, self._models, paths, images=images, progress=progress, echo=echo,
-                      batch_size=batch_size)
+        try:
+            return ingest(self._store, self._models, paths, images=images, progress=progress, echo=echo,
+                          batch_size=batch_size)
+        finally:  # a search during the ingest (a reader's) may have cached the corpus as it was then
+            self._searcher.changed()
 
     def search(self, text: str, k: int = K, filter: Filter | None = None, *, exact: bool = False,
                candidates: int = CANDIDATES) -> list[Hit]:
@@ -240,7 +243,13 @@ class Index:
         """
         from .grounding import hit_maps
 
-        return hit_maps(self._store, self._models, text, hits, Path(directory), per_token)
+        page_id: Callable[[str, int], str] = catalog.point_id
+        if isinstance(self._store, TenantView):
+            view = self._store
+
+            def page_id(doc_id: str, page_no: int) -> str:
+                return view.point_id(catalog.point_id(doc_id, page_no))
+        return hit_maps(self._store, self._models, text, hits, Path(directory), per_token, page_id)
 
     def pages(self, fields: Sequence[str] = catalog.HIT_FIELDS) -> Iterator[tuple[str, dict[str, Any]]]:
         """(point id, payload `fields`) of every searchable page, in store order."""

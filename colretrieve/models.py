@@ -6,6 +6,7 @@ queries) in another vector space: that is an error, never a silent mix.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from .encoders import MultiVectorEncoder, SingleVectorEncoder, load_encoder, load_prefilter
@@ -30,6 +31,7 @@ class Models:
             self._same(config.encoder_id, encoder.name)
         self._encoder = encoder
         self._prefilter = prefilter
+        self._loading = threading.RLock()
 
     @staticmethod
     def choose(encoder: str, prefilter: str | None, device: str, options: dict[str, Any],
@@ -50,19 +52,21 @@ class Models:
 
     @property
     def encoder(self) -> MultiVectorEncoder:
-        if self._encoder is None:
-            model = load_encoder(self.config.encoder, device=self.device, **self.config.encoder_options)
-            self._same(self.config.encoder_id, model.name)
-            self._encoder = model
-        return self._encoder
+        with self._loading:  # an ingest and a reader's search may both ask first (sharing.py)
+            if self._encoder is None:
+                model = load_encoder(self.config.encoder, device=self.device, **self.config.encoder_options)
+                self._same(self.config.encoder_id, model.name)
+                self._encoder = model
+            return self._encoder
 
     @property
     def prefilter(self) -> SingleVectorEncoder:
-        if self._prefilter is None:
-            single = load_prefilter(self.config.prefilter, self.encoder, device=self.device)
-            self._same(self.config.prefilter_id, single.name)
-            self._prefilter = single
-        return self._prefilter
+        with self._loading:
+            if self._prefilter is None:
+                single = load_prefilter(self.config.prefilter, self.encoder, device=self.device)
+                self._same(self.config.prefilter_id, single.name)
+                self._prefilter = single
+            return self._prefilter
 
     def load(self) -> None:
         """Load both models now (an ingest with pages to encode: a model that cannot load stops

@@ -32,13 +32,15 @@ from .errors import ColretrieveError, IndexLockedError
 MAX_REQUEST = 1 << 20
 #: How long a reader waits for an answer: a search, or maps rendered from the source files.
 TIMEOUT = 600.0
+#: How long a closing holder waits for the reads it is answering.
+CLOSE_WAIT = 30.0
 
 Handler = Callable[[str, dict[str, Any]], Any]
 
 
 def address(directory: Path) -> bytes | None:
     """The socket of the process holding `directory`; None where there is no abstract namespace."""
-    if not sys.platform.startswith("linux"):
+    if not can_share():
         return None
     stat = directory.stat()
     key = hashlib.sha256(f"{stat.st_dev}:{stat.st_ino}".encode()).hexdigest()[:32]
@@ -61,6 +63,9 @@ def _read_all(sock: socket.socket, limit: int) -> bytes:
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     handle: Handler
+    #: Requests being answered: the holder waits for them before it closes its store.
+    active = 0
+    idle = threading.Condition()
 
 
 class _Request(socketserver.BaseRequestHandler):
@@ -68,9 +73,20 @@ class _Request(socketserver.BaseRequestHandler):
         sock: socket.socket = self.request
         if _peer_uid(sock) != os.getuid():  # another user's process: not an answer, not even an error
             return
+        server: _Server = self.server  # type: ignore[assignment]
+        with server.idle:
+            server.active += 1
+        try:
+            self._answer(sock, server)
+        finally:
+            with server.idle:
+                server.active -= 1
+                server.idle.notify_all()
+
+    def _answer(self, sock: socket.socket, server: _Server) -> None:
         try:
             request = json.loads(_read_all(sock, MAX_REQUEST))
-            result = self.server.handle(request["op"], request.get("args") or {})  # type: ignore[attr-defined]
+            result = server.handle(request["op"], request.get("args") or {})
             answer = {"ok": True, "result": result}
         except ColretrieveError as exc:
             answer = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
@@ -100,10 +116,19 @@ class ReaderService:
                          name="colretrieve-readers").start()
 
     def close(self) -> None:
+        """Stop taking reads, and let those being answered finish (up to CLOSE_WAIT seconds)
+        before the caller closes the store under them."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+            server, self._server = self._server, None
+            server.shutdown()
+            server.server_close()
+            with server.idle:
+                server.idle.wait_for(lambda: server.active == 0, timeout=CLOSE_WAIT)
+
+
+def can_share() -> bool:
+    """Whether readers can reach a holder here (Linux's abstract sockets)."""
+    return sys.platform.startswith("linux")
 
 
 def ask(directory: Path, op: str, args: dict[str, Any]) -> Any:

@@ -27,6 +27,8 @@ def test_teams_share_an_index_and_see_their_own_pages(tmp_path: Path, samples: P
         assert team.stats()["documents"] == 2  # the other team's delete took its own copy only
         top = team.search("How many people were arrested in 2009, by sex and age?", k=1)
         assert Path(top[0].path).name == census.name
+        (drawn,) = team.similarity_maps("arrests by sex and age", top, tmp_path / "maps")  # the team's own copy
+        assert drawn.is_file()
     with Index.open(directory, model=text_encoder) as everyone:  # no tenant: every team's pages, read only
         assert everyone.stats()["documents"] == 2
         with pytest.raises(ColretrieveError, match="name the team"):
