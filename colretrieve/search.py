@@ -89,9 +89,17 @@ class Searcher:
 
     def search(self, text: str, k: int, filter: Filter | None = None, *, exact: bool = False,
                candidates: int = CANDIDATES) -> list[Hit]:
-        """See `Index.search`."""
+        """See `Index.search`. A page deleted between its choice and its reading (a re-ingested
+        file's old version, by an ingest in this process while another's read is answered)
+        makes the search run again, once."""
         if not searchable(text):
             return []
+        try:
+            return self._search(text, k, filter, exact, candidates)
+        except KeyError:  # a store found no page under an id it had just given
+            return self._search(text, k, filter, exact, candidates)
+
+    def _search(self, text: str, k: int, filter: Filter | None, exact: bool, candidates: int) -> list[Hit]:
         where = catalog.searchable_only(filter)
         query, single = self._encode_query(text)
         in_store = self.store.capabilities.scores_in_store

@@ -101,3 +101,25 @@ def test_delete_by_path_and_by_doc_id_prefix(index_copy: Path, samples: Path) ->
         with pytest.raises(ColretrieveError, match="no such document"):
             index.delete("0000000000")
         assert index.stats()["documents"] == 3 and index.stats()["pages"] == 12
+
+
+def test_a_page_deleted_while_it_is_searched_is_searched_again(index_copy: Path, text_encoder) -> None:
+    """A reader's search answered while the ingest deletes an old version of a file: the pages
+    it chose are gone when it reads them; it searches again rather than failing."""
+    question = "How many people were arrested in 2009, broken down by sex and age?"
+    with Index.open(index_copy, model=text_encoder) as index:
+        store = index.store
+        choose = store.candidates
+        gone: list[str] = []
+
+        def candidates_then_a_delete(*args, **kwargs):
+            found = choose(*args, **kwargs)
+            store.candidates = choose  # the writer deletes once, between this choice and the reading
+            doc_id = store.payloads([found[0].id], ("doc_id",))[0]["doc_id"]
+            store.delete({"doc_id": doc_id})
+            gone.append(doc_id)
+            return found
+
+        store.candidates = candidates_then_a_delete
+        hits = index.search(question, k=3)
+    assert gone and hits and all(hit.doc_id != gone[0] for hit in hits)
