@@ -36,10 +36,11 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def page_vectors(page: int) -> np.ndarray:
+def page_vectors(page: int, count: int = VECTORS) -> np.ndarray:
+    """`count` unit vectors of page `page` around its topic (the same for a page every run)."""
     rng = np.random.default_rng(page)
     topic = rng.standard_normal(DIM)
-    return unit(topic + 2.0 * rng.standard_normal((VECTORS, DIM))).astype(np.float16)
+    return unit(topic + 2.0 * rng.standard_normal((count, DIM))).astype(np.float16)
 
 
 def build(directory: Path, pages: int) -> EdgeStore:

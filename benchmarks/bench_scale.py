@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_query import DIM, unit  # the same synthetic pages, run as `python benchmarks/...`
+from bench_query import page_vectors as synthetic_page
 from tqdm import tqdm
 
 from colretrieve.catalog import COMPLETE, INDEXES, point_id
@@ -32,19 +34,13 @@ from colretrieve.settings import RESCORE
 from colretrieve.storage.base import PagePoint, StoreSchema
 from colretrieve.storage.edge import EdgeStore
 
-DIM, VECTORS, TOKENS, TOP = 128, 515, 20, 5
+VECTORS, TOKENS, TOP = 515, 20, 5
 #: Pages per upsert: what an ingest writes at a time (a ColPali batch is 8 to 16 pages).
 UPSERT = 16
 
 
-def unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
-
-
 def page_vectors(page: int) -> np.ndarray:
-    rng = np.random.default_rng(page)
-    topic = rng.standard_normal(DIM)
-    return unit(topic + 2.0 * rng.standard_normal((VECTORS, DIM))).astype(np.float16)
+    return synthetic_page(page, VECTORS)
 
 
 def query_of(page: int) -> np.ndarray:

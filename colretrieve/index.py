@@ -163,6 +163,8 @@ class Index:
 
     def _answer(self, op: str, args: dict[str, Any]) -> Any:
         """A read another process asked of this index (sharing.py), as `tenant` sees it."""
+        if op == "ping":  # a reader checking that this process answers: no store work
+            return True
         tenant = args.pop("tenant", None)
         view = self if tenant == self.tenant else Index(
             self.location, self._held, self._models, None if tenant is None else check_tenant(tenant), serve=False)
@@ -318,7 +320,7 @@ class SharedIndex(Index):
         if config is None:
             raise IndexLockedError(f"index {location} is being created by another process")
         index = cls(location, config, tenant)
-        ask(location.directory, "stats", {})  # reachable now, or the caller takes the index itself
+        ask(location.directory, "ping", {})  # reachable now, or the caller takes the index itself
         return index
 
     def _read(self, op: str, args: dict[str, Any], here: Callable[[Index], T]) -> Any:

@@ -199,6 +199,24 @@ def unseen_idf(pages: int) -> float:
     return float(np.log1p((pages + 0.5) / 0.5))
 
 
+def scores_by_id(ids: Sequence[str], hits: Iterable[tuple[Any, float]]) -> np.ndarray:
+    """The scores of `hits` ((point id, score), any order) in the order of `ids`; 0 for an id
+    no hit names."""
+    found = {str(pid): score for pid, score in hits}
+    return np.array([found.get(pid, 0.0) for pid in ids], dtype=np.float32)
+
+
+def term_idf(terms: Sequence[int], best: Callable[[list[int]], list[float | None]],
+             pages: Callable[[], int]) -> np.ndarray:
+    """IDF of each of `terms`: `best(unique terms)` gives each one's top score against a
+    one-term query of weight 1 (its IDF), None where no page holds it; `pages()` counts the
+    corpus for those (`unseen_idf`), asked only when needed."""
+    unique = sorted(set(terms))
+    found = {term: score for term, score in zip(unique, best(unique) if unique else []) if score is not None}
+    unseen = unseen_idf(pages()) if len(found) < len(unique) else 0.0
+    return np.array([found.get(term, unseen) for term in terms], dtype=np.float32)
+
+
 def in_order(records: Iterable[R], ids: Sequence[str], key: Callable[[R], Any]) -> list[R]:
     """`records` (returned in the backend's order) rearranged into the order of `ids`."""
     by_id = {str(key(r)): r for r in records}

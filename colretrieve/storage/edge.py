@@ -40,10 +40,11 @@ from .base import (
     StoreSchema,
     in_order,
     named_vector,
+    scores_by_id,
     scroll_pages,
     stored_payload,
+    term_idf,
     translate_filter,
-    unseen_idf,
 )
 from .disk import copy_for_reading, ensure_room, load_room, quiet_stderr
 from .vectorfile import VectorFile
@@ -364,28 +365,22 @@ class EdgeStore:
         return self._engine(lambda: self._shard.count(qe.CountRequest(filter=to_edge_filter(filter), exact=True)))
 
     def sparse_scores(self, name: str, query: Sparse, ids: Sequence[str], corpus: Filter | None = None) -> np.ndarray:
-        scores = np.zeros(len(ids), dtype=np.float32)
         if not query[0] or not ids:
-            return scores
+            return np.zeros(len(ids), dtype=np.float32)
         hits = self._engine(lambda: self._shard.query(qe.QueryRequest(
             limit=len(ids), query=qe.Query.Nearest(_sparse(query), using=name),
             filter=qe.Filter(must=[qe.HasIdCondition(set(ids))]), with_payload=False, with_vector=False,
             params=self._corpus(corpus))))
-        row = {pid: j for j, pid in enumerate(ids)}
-        for hit in hits:
-            scores[row[str(hit.id)]] = hit.score
-        return scores
+        return scores_by_id(ids, ((hit.id, hit.score) for hit in hits))
 
     def idf(self, name: str, terms: Sequence[int], corpus: Filter | None = None) -> np.ndarray:
-        if not terms:
-            return np.zeros(0, dtype=np.float32)
-        unique = sorted(set(terms))
-        results = self._engine(lambda: self._shard.query_batch(qe.QueryBatchRequest([qe.QueryRequest(
-            limit=1, query=qe.Query.Nearest(_sparse(([term], [1.0])), using=name), with_payload=False,
-            with_vector=False, params=self._corpus(corpus)) for term in unique])))
-        found = {term: hits[0].score for term, hits in zip(unique, results) if hits}
-        unseen = unseen_idf(self.count(corpus)) if len(found) < len(unique) else 0.0
-        return np.array([found.get(term, unseen) for term in terms], dtype=np.float32)
+        def best(unique: list[int]) -> list[float | None]:
+            results = self._engine(lambda: self._shard.query_batch(qe.QueryBatchRequest([qe.QueryRequest(
+                limit=1, query=qe.Query.Nearest(_sparse(([term], [1.0])), using=name), with_payload=False,
+                with_vector=False, params=self._corpus(corpus)) for term in unique])))
+            return [hits[0].score if hits else None for hits in results]
+
+        return term_idf(terms, best, lambda: self.count(corpus))
 
     @staticmethod
     def _corpus(corpus: Filter | None) -> qe.SearchParams:

@@ -58,10 +58,11 @@ from .base import (
     StoreScores,
     in_order,
     named_vector,
+    scores_by_id,
     scroll_pages,
     stored_payload,
+    term_idf,
     translate_filter,
-    unseen_idf,
 )
 from .collection import META_KEY, QdrantOptions
 
@@ -337,27 +338,21 @@ class QdrantStore:
         return self._call(self.client.count, count_filter=to_qdrant_filter(filter), exact=True).count
 
     def sparse_scores(self, name: str, query: Sparse, ids: Sequence[str], corpus: Filter | None = None) -> np.ndarray:
-        scores = np.zeros(len(ids), dtype=np.float32)
         if not query[0] or not ids:
-            return scores
+            return np.zeros(len(ids), dtype=np.float32)
         hits = self._call(self.client.query_points, query=_sparse(query), using=name, limit=len(ids),
                           query_filter=models.Filter(must=[models.HasIdCondition(has_id=list(ids))]),
                           search_params=self._corpus(corpus), with_payload=False, with_vectors=False).points
-        row = {pid: j for j, pid in enumerate(ids)}
-        for hit in hits:
-            scores[row[str(hit.id)]] = hit.score
-        return scores
+        return scores_by_id(ids, ((hit.id, hit.score) for hit in hits))
 
     def idf(self, name: str, terms: Sequence[int], corpus: Filter | None = None) -> np.ndarray:
-        if not terms:
-            return np.zeros(0, dtype=np.float32)
-        unique = sorted(set(terms))
-        results = self._call(self.client.query_batch_points, requests=[models.QueryRequest(
-            query=_sparse(([term], [1.0])), using=name, limit=1, params=self._corpus(corpus), with_payload=False,
-            with_vector=False) for term in unique])
-        found = {term: result.points[0].score for term, result in zip(unique, results) if result.points}
-        unseen = unseen_idf(self.count(corpus)) if len(found) < len(unique) else 0.0
-        return np.array([found.get(term, unseen) for term in terms], dtype=np.float32)
+        def best(unique: list[int]) -> list[float | None]:
+            results = self._call(self.client.query_batch_points, requests=[models.QueryRequest(
+                query=_sparse(([term], [1.0])), using=name, limit=1, params=self._corpus(corpus), with_payload=False,
+                with_vector=False) for term in unique])
+            return [result.points[0].score if result.points else None for result in results]
+
+        return term_idf(terms, best, lambda: self.count(corpus))
 
     def _corpus(self, corpus: Filter | None) -> models.SearchParams | None:
         """IDF over the pages `corpus` matches (local mode counts the whole collection)."""
@@ -391,8 +386,7 @@ class QdrantStore:
         ids = [str(p.id) for p in results[0].points]
 
         def scores(result: models.QueryResponse) -> np.ndarray:
-            found = {str(p.id): p.score for p in result.points}
-            return np.array([found.get(pid, 0.0) for pid in ids], dtype=np.float32)
+            return scores_by_id(ids, ((p.id, p.score) for p in result.points))
 
         return StoreScores(ids, scores(results[0]), scores(results[1]),
                            None if bm25 is None else scores(results[2]) if len(results) > 2
