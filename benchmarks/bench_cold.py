@@ -50,6 +50,7 @@ def grow(source: Path, target: Path, pages: int) -> None:
             copy += 1
             print(f"  {held.store.count()} pages", file=sys.stderr, end="\r")
         held.store.flush()
+        held.store.optimize()  # as an ingest ends
     print(file=sys.stderr)
 
 

@@ -64,6 +64,7 @@ def build(directory: Path, pages: int, vectors: str) -> float:
                                     payload={"doc_id": "synthetic", "page": page, "state": COMPLETE}))
         store.upsert(points)
     store.flush()
+    store.optimize()  # as an ingest ends
     store.close()
     seconds = time.perf_counter() - start
     (directory / "built").write_text(json.dumps({"seconds": seconds}))

@@ -270,6 +270,7 @@ class Index:
         self._store.delete({"doc_id": doc_ids})
         self._searcher.changed()
         self._store.flush()
+        self._store.optimize()
         return removed
 
     def documents(self) -> list[dict[str, Any]]:

@@ -97,6 +97,8 @@ def ingest(store: Store, models: Models, paths: Iterable[str | Path], *, images:
         if progress:
             run.tell = lambda line: bar.write(line, file=sys.stderr)
         run.pages_of(jobs)
+    if total:
+        store.optimize()
     report.seconds = time.perf_counter() - started
     return report
 

@@ -101,5 +101,8 @@ class TenantView:
     def flush(self) -> None:
         self.store.flush()
 
+    def optimize(self) -> None:
+        self.store.optimize()
+
     def close(self) -> None:
         self.store.close()

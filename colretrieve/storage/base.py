@@ -92,11 +92,12 @@ class PagePoint:
     #: Sparse vectors by name (LEXICAL, where the store keeps them).
     sparse: dict[str, Sparse] = field(default_factory=dict)
 
-    def parts(self, sparse: Callable[[Sparse], Any], extra: dict[str, Any] | None = None
+    def parts(self, sparse: Callable[[Sparse], Any], extra: dict[str, Any] | None = None, multi: bool = True
               ) -> tuple[dict[str, Any], dict[str, Any]]:
         """(named vectors, payload with `n_vectors` and `extra`): what a store writes; `sparse`
-        makes the backend's sparse vector of (ids, weights)."""
-        vectors = {MULTI: self.vectors.tolist(), SINGLE: self.summary.tolist(),
+        makes the backend's sparse vector of (ids, weights); `multi` False leaves out the
+        multi-vectors, for a store that keeps them elsewhere."""
+        vectors = {SINGLE: self.summary.tolist(), **({MULTI: self.vectors.tolist()} if multi else {}),
                    **{name: sparse(terms) for name, terms in self.sparse.items()}}
         return vectors, {**self.payload, ROWS: len(self.vectors), **(extra or {})}
 
@@ -290,6 +291,10 @@ class Store(Protocol):
 
     def flush(self) -> None:
         """Make every write so far durable (e.g. after a document's completion mark)."""
+
+    def optimize(self) -> None:
+        """After a run of writes: reorganise what they left so the next open stays quick as the
+        store grows (a server does it by itself)."""
 
     def close(self) -> None: ...
 

@@ -383,7 +383,10 @@ class QdrantStore:
             requests.append(models.QueryRequest(prefetch=candidates(), query=_sparse(bm25), using=BM25, limit=limit,
                                                 params=self._corpus(corpus), with_payload=False, with_vector=False))
         results = self._call(self.client.query_batch_points, requests=requests)
-        ids = [str(p.id) for p in results[0].points]
+        # Each request runs its own prefetch: a page written between them can be in one and not
+        # the other. Only pages MAX_SIM scored are ranked (BM25 leaves out pages without its words).
+        scored = {str(p.id) for p in results[1].points}
+        ids = [str(p.id) for p in results[0].points if str(p.id) in scored]
 
         def scores(result: models.QueryResponse) -> np.ndarray:
             return scores_by_id(ids, ((p.id, p.score) for p in result.points))
@@ -411,6 +414,9 @@ class QdrantStore:
     def flush(self) -> None:
         """Nothing to do: each write returns once the server has it in its write-ahead log (local
         mode: in its folder)."""
+
+    def optimize(self) -> None:
+        """Nothing to do: the server's optimizers run by themselves."""
 
     def close(self) -> None:
         self.client.close()

@@ -1,19 +1,28 @@
 """What only the embedded store does (the shared contract is in test_contract.py): the
 qdrant-edge engine's own MAX_SIM, its process lock, its schema file and its vector file."""
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import qdrant_edge as qe
 
+from colretrieve.catalog import point_id
 from colretrieve.errors import IndexConfigError, IndexLockedError
 from colretrieve.scoring import maxsim, pack
-from colretrieve.storage import StoreSchema
+from colretrieve.storage import PagePoint, StoreSchema
+from colretrieve.storage.base import MULTI, SINGLE
 from colretrieve.storage.edge import (
-    MULTI,
+    ENGINE_CONFIG,
     PANEL_FILE,
     SCHEMA_FILE,
+    SHARD_DIR,
     VECTOR_FILE,
     EdgeStore,
 )
@@ -29,15 +38,33 @@ def store(tmp_path: Path, schema: StoreSchema):
     s.close()
 
 
-def test_our_maxsim_equals_qdrants_max_sim(store: EdgeStore, make_pages, make_unit) -> None:
-    """Congruence: the engine's own MAX_SIM ranking and scores match scoring/maxsim.py."""
+def test_our_maxsim_equals_qdrant_edges_max_sim(store: EdgeStore, tmp_path: Path, make_pages, make_unit) -> None:
+    """Congruence: the engine's own MAX_SIM (on a bare shard holding the same multi-vectors)
+    ranks and scores as scoring/maxsim.py does on what the store reads back."""
     rng = np.random.default_rng(3)
-    store.upsert(make_pages(rng, "d", 20))
+    pages = make_pages(rng, "d", 20)
+    store.upsert(pages)
+    engine = qe.EdgeShard.create(str(tmp_path / "engine"), qe.EdgeConfig(vectors={MULTI: qe.EdgeVectorParams(
+        size=8, distance=qe.Distance.Dot, multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
+        datatype=qe.VectorStorageDatatype.Float16)}))
+    engine.update(qe.UpdateOperation.upsert_points([qe.Point(p.id, {MULTI: p.vectors.tolist()}, {}) for p in pages]))
     query = make_unit(rng.standard_normal((5, 8)))
-    theirs = store._shard.query(qe.QueryRequest(limit=20, query=qe.Query.Nearest(query.tolist(), using=MULTI)))
+    theirs = engine.query(qe.QueryRequest(limit=20, query=qe.Query.Nearest(query.tolist(), using=MULTI)))
+    engine.close()
     ids = [str(h.id) for h in theirs]
     ours = maxsim([query], *pack([p.rows() for p in store.pages(ids)]))[0].numpy()
     np.testing.assert_allclose(ours, [h.score for h in theirs], atol=2e-3)
+
+
+def test_the_shard_keeps_no_copy_of_the_multi_vectors(store: EdgeStore, make_pages) -> None:
+    """The vector file holds them; a second copy in the shard would double the disk and every
+    write-ahead log entry, which the engine replays at each open."""
+    pages = make_pages(np.random.default_rng(4), "d", 3)
+    store.upsert(pages)
+    records = store._shard.retrieve([p.id for p in pages], with_payload=False, with_vector=True)
+    assert len(records) == 3
+    assert all(MULTI not in r.vector and SINGLE in r.vector for r in records)
+    np.testing.assert_array_equal(store.pages([pages[0].id])[0].rows(), pages[0].vectors.astype(np.float16))
 
 
 def test_second_open_is_refused(store: EdgeStore, tmp_path: Path, schema: StoreSchema) -> None:
@@ -152,3 +179,105 @@ def test_candidates_carry_their_rows_and_ids_follow_upserts_and_deletes(store: E
     store.delete({"doc_id": "d"})
     with pytest.raises(KeyError):
         store.pages([first[1].id])
+
+
+#: 4 KiB page vectors: a few hundred pages fill more than the appendable segment may hold.
+WIDE = StoreSchema(multi_dim=8, single_dim=1024, encoder="wide")
+
+
+def wide_pages(rng: np.random.Generator, doc: str, n: int, first: int = 1) -> list[PagePoint]:
+    return [PagePoint(point_id(doc, p), np.full((3, 8), 8 ** -0.5, np.float32),
+                      (v := rng.standard_normal(1024).astype(np.float32)) / np.linalg.norm(v),
+                      {"doc_id": doc, "page": p}) for p in range(first, first + n)]
+
+
+def segments(path: Path) -> set[str]:
+    return set(os.listdir(path / SHARD_DIR / "segments"))
+
+
+def exact_top(pages: list[PagePoint], query: np.ndarray, k: int) -> list[str]:
+    scores = np.stack([p.summary for p in pages]) @ query
+    return [pages[i].id for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+def test_optimize_replaces_the_filled_segment_and_the_store_works_on(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    store = EdgeStore.create(tmp_path / "s", WIDE)
+    kept = wide_pages(rng, "a", 400)
+    store.upsert(kept)
+    before = segments(tmp_path / "s")
+    store.optimize()
+    more = wide_pages(rng, "b", 10)
+    store.upsert(more)
+    store.delete({"doc_id": "a", "page": [1, 2]})
+    store.close()
+    assert not before & segments(tmp_path / "s")  # the filled segment was rewritten (and removed at close)
+    store = EdgeStore.open(tmp_path / "s", WIDE)
+    try:
+        living = kept[2:] + more
+        assert store.count() == len(living)
+        query = living[7].summary
+        assert [c.id for c in store.candidates(query, 20)] == exact_top(living, query, 20)  # no graph: exact
+        np.testing.assert_array_equal(store.pages([more[3].id])[0].rows(), more[3].vectors.astype(np.float16))
+    finally:
+        store.close()
+
+
+#: Writes `argv[2]` wide pages into a new store at argv[1], says so, optimises it, then waits to be killed.
+OPTIMIZER = """
+import sys, time
+import numpy as np
+from pathlib import Path
+from colretrieve.storage.edge import EdgeStore
+from tests.storage.test_edge import WIDE, wide_pages
+store = EdgeStore.create(Path(sys.argv[1]), WIDE)
+rng = np.random.default_rng(6)
+for first in range(1, int(sys.argv[2]) + 1, 500):
+    store.upsert(wide_pages(rng, "d", 500, first))
+store.flush()
+print("optimising", flush=True)
+store.optimize()
+time.sleep(60)
+"""
+
+
+def test_a_kill_during_optimize_loses_no_page(tmp_path: Path) -> None:
+    """The kill lands while the optimiser has a segment half built beside the old ones."""
+    path, count = tmp_path / "s", 8000
+    child = subprocess.Popen([sys.executable, "-c", OPTIMIZER, str(path), str(count)], stdout=subprocess.PIPE,
+                             text=True, cwd=Path(__file__).parents[2])
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "optimising\n"
+        building = path / SHARD_DIR / "temp_segments"
+        deadline = time.monotonic() + 30
+        while not (building.is_dir() and any(building.iterdir())) and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        landed = building.is_dir() and any(building.iterdir())
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    assert landed, "the optimiser never built a segment"
+    store = EdgeStore.open(path, WIDE)  # writable: reads every page's location first
+    try:
+        pages = wide_pages(np.random.default_rng(6), "d", count)
+        assert store.count() == count
+        assert [c.id for c in store.candidates(pages[42].summary, 10)] == exact_top(pages, pages[42].summary, 10)
+        np.testing.assert_array_equal(store.pages([pages[-1].id])[0].rows(), pages[-1].vectors.astype(np.float16))
+    finally:
+        store.close()
+
+
+def test_a_store_made_with_a_graph_is_not_optimised(tmp_path: Path) -> None:
+    """Stores made before kept the multi-vectors in the shard under a graph: optimising would
+    build it (hours), so they stay as they are."""
+    EdgeStore.create(tmp_path / "s", WIDE).close()
+    config = tmp_path / "s" / SHARD_DIR / ENGINE_CONFIG
+    settings = json.loads(config.read_text())
+    settings["hnsw_config"]["m"] = 16
+    config.write_text(json.dumps(settings))
+    store = EdgeStore.open(tmp_path / "s", WIDE)
+    store.upsert(wide_pages(np.random.default_rng(7), "a", 400))
+    before = segments(tmp_path / "s")
+    store.optimize()
+    store.close()
+    assert segments(tmp_path / "s") == before
