@@ -1,7 +1,7 @@
 """colretrieve: page retrieval over PDFs with late interaction, embedded or on a Qdrant cluster.
 
 `Index`, `Hit` and `IngestReport` load on first use, so the CLI's help and usage errors start
-without torch."""
+without torch; `Client` (integrations/client.py) talks to a `colretrieve serve` service."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from .errors import ColretrieveError
 
 if TYPE_CHECKING:
     from .index import Hit, Index, IngestReport
+    from .integrations.client import Client
 
-__all__ = ["ColretrieveError", "Hit", "Index", "IngestReport"]
+__all__ = ["Client", "ColretrieveError", "Hit", "Index", "IngestReport"]
 
 
 def __getattr__(name: str) -> Any:
@@ -20,4 +21,8 @@ def __getattr__(name: str) -> Any:
         from . import index
 
         return getattr(index, name)
+    if name == "Client":
+        from .integrations.client import Client
+
+        return Client
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

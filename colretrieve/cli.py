@@ -263,6 +263,49 @@ def stats(target: str | None, grpc: bool, tenant: str | None, as_json: bool) -> 
 
 @main.command()
 @index_option
+@click.option("--host", default=settings.HOST, show_default=True,
+              help="Address to listen on; other than loopback only with an API key.")
+@click.option("--port", type=click.IntRange(0, 65535), default=settings.PORT, show_default=True)
+@click.option("--api-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help=f"File holding the bearer API key [default: ${settings.API_KEY_ENV}; none: loopback only].")
+@click.option("--root", "roots", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A folder whose files POST /ingest may name (repeatable) [default: none: uploads only].")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="Let browser pages from ORIGIN call the API (repeatable) [default: none].")
+@click.option("--max-upload-mb", type=click.IntRange(min=1), default=settings.MAX_UPLOAD_BYTES >> 20,
+              show_default=True, help="Largest upload request, in MiB.")
+@device_option
+@tenant_option
+def serve(target: str | None, grpc: bool, host: str, port: int, api_key_file: Path | None, roots: tuple[Path, ...],
+          cors_origins: tuple[str, ...], max_upload_mb: int, device: str, tenant: str | None) -> None:
+    """Serve the index over HTTP (search, pages, documents, ingest jobs; MCP at /mcp).
+
+    The OpenAPI description is at /docs and /openapi.json.
+    """
+    from .service.auth import api_key, check_binding
+
+    key = api_key(api_key_file)
+    check_binding(host, key)
+    from .service.http import serve as run
+
+    run(_target(target), grpc=grpc, host=host, port=port, key=key, roots=roots, cors_origins=cors_origins,
+        upload_limit=max_upload_mb << 20, device=device, tenant=tenant, say=lambda line: click.echo(line, err=True))
+
+
+@main.command("mcp")
+@index_option
+@device_option
+@tenant_option
+def mcp_server(target: str | None, grpc: bool, device: str, tenant: str | None) -> None:
+    """Serve the index to an LLM agent over MCP on stdin/stdout (tools: search_pages, get_page,
+    list_documents)."""
+    from .service.mcp import run_stdio
+
+    run_stdio(_target(target), grpc=grpc, device=device, tenant=tenant)
+
+
+@main.command()
+@index_option
 @click.option("--deep", is_flag=True, help="Also compare every stored vector with its checksum (reads them all).")
 @click.option("--repair", is_flag=True,
               help="Rebuild a lost index.json from the store, drop damaged pages and mark their documents "

@@ -18,6 +18,10 @@ class BadDocumentError(ColretrieveError):
         self.reason = reason
 
 
+class NotFoundError(ColretrieveError):
+    """What a caller named (a document, a page) is not in the index."""
+
+
 class IndexLockedError(ColretrieveError):
     """Another process writes to the index; embedded Qdrant allows one process per directory."""
 

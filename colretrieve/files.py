@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from .errors import IndexCorruptError
 
 
-def publish(path: Path, data: bytes) -> None:
-    """`path` holds `data` whole, or keeps what it held before."""
+def publish(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """`path` holds `data` (bytes, or chunks of them) whole, or keeps what it held before."""
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as fh:
-            fh.write(data)
+            for chunk in [data] if isinstance(data, bytes) else data:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

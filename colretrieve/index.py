@@ -14,7 +14,7 @@ from . import catalog
 from .check import CheckReport, check_index
 from .documents.render import MAX_DPI, MIN_DPI
 from .encoders import MultiVectorEncoder, SingleVectorEncoder
-from .errors import ColretrieveError, IndexConfigError, IndexLockedError
+from .errors import ColretrieveError, IndexConfigError, IndexLockedError, NotFoundError
 from .ingest import IngestReport, ingest
 from .location import Held, Location
 from .models import Models
@@ -42,7 +42,7 @@ class Index:
     """
 
     def __init__(self, location: Location, held: Held, models: Models, tenant: str | None = None,
-                 serve: bool = True) -> None:
+                 view: bool = False) -> None:
         self.location = location
         #: The index directory; None for an index on a Qdrant server.
         self.directory = location.directory
@@ -56,8 +56,10 @@ class Index:
         self._store: Store = TenantView(held.store, tenant) if tenant is not None else held.store
         self._models = models
         self._searcher = Searcher(self._store, models)
+        #: A view (`as_tenant`) shares the holder's store: it serves no readers and closes nothing.
+        self._view = view
         # other processes read a directory index through the one holding it (sharing.py)
-        self._readers = ReaderService(location.directory, self._answer) if serve and location.directory else None
+        self._readers = ReaderService(location.directory, self._answer) if not view and location.directory else None
 
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -157,6 +159,8 @@ class Index:
             raise ColretrieveError(f"index {self.location} holds several teams' pages: name the team (--tenant NAME)")
 
     def close(self) -> None:
+        if self._view:
+            return
         if self._readers is not None:
             self._readers.close()
         self._held.close()
@@ -165,19 +169,27 @@ class Index:
         """A read another process asked of this index (sharing.py), as `tenant` sees it."""
         if op == "ping":  # a reader checking that this process answers: no store work
             return True
-        tenant = args.pop("tenant", None)
-        view = self if tenant == self.tenant else Index(
-            self.location, self._held, self._models, None if tenant is None else check_tenant(tenant), serve=False)
+        view = self.as_tenant(args.pop("tenant", None))
         if op == "search":
             return [asdict(hit) for hit in view.search(**args)]
         if op == "similarity_maps":
             hits = [Hit(**hit) for hit in args.pop("hits")]
             return [str(path) for path in view.similarity_maps(hits=hits, **args)]
+        if op == "page":
+            return asdict(view.page(**args))
         if op == "documents":
             return view.documents()
         if op == "stats":
             return view.stats()
         raise ColretrieveError(f"no read {op!r}")
+
+    def as_tenant(self, tenant: str | None) -> Index:
+        """This index as team `tenant` sees it (None: as opened), sharing its store and models;
+        closing the view closes nothing."""
+        if tenant == self.tenant:
+            return self
+        return Index(self.location, self._held, self._models, None if tenant is None else check_tenant(tenant),
+                     view=True)
 
     def __enter__(self) -> Index:
         return self
@@ -200,7 +212,8 @@ class Index:
 
     # ---- ingest and search -----------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
-               echo: Callable[[str], None] | None = None, batch_size: int | None = None) -> IngestReport:
+               echo: Callable[[str], None] | None = None, batch_size: int | None = None,
+               report: IngestReport | None = None) -> IngestReport:
         """Add the documents under `paths`; unchanged files are skipped, interrupted ones resumed.
 
         With `images`, image files in folders (PNG, JPEG, TIFF, WebP, BMP, GIF) are pages too;
@@ -209,12 +222,13 @@ class Index:
         A bad file is reported through `echo` as one line (`skipped x.pdf: empty file`) and in
         the report; the other files go on. A document becomes visible to search only once all
         its pages are stored. `batch_size` (pages per encoder step) trades speed for memory.
+        `report`, where given, is filled in as the work goes (another thread may watch it).
         """
         self._one_team()
         self._searcher.changed()
         try:
             return ingest(self._store, self._models, paths, images=images, progress=progress, echo=echo,
-                          batch_size=batch_size)
+                          batch_size=batch_size, report=report)
         finally:  # a search during the ingest (a reader's) may have cached the corpus as it was then
             self._searcher.changed()
 
@@ -265,13 +279,22 @@ class Index:
         self._one_team()
         doc_ids = catalog.find_documents(self._store, str(target))
         if not doc_ids:
-            raise ColretrieveError(f"{target}: no such document in {self.location}")
+            raise NotFoundError(f"{target}: no such document in {self.location}")
         removed = self._store.count({"doc_id": doc_ids})
         self._store.delete({"doc_id": doc_ids})
         self._searcher.changed()
         self._store.flush()
         self._store.optimize()
         return removed
+
+    def page(self, doc_id: str, page: int) -> Hit:
+        """Page `page` of document `doc_id` as a hit (rank 0, score 0): its text, and its image
+        through `Hit.image()`. Only complete documents' pages are found."""
+        found = [p.payload for batch in self._store.scan(catalog.searchable_only({"doc_id": doc_id, "page": page}),
+                                                          fields=catalog.HIT_FIELDS) for p in batch]
+        if not found:
+            raise NotFoundError(f"page {page} of document {doc_id}: not in {self.location}")
+        return Hit.from_payload(found[0], 0, 0.0, self.config.dpi)
 
     def documents(self) -> list[dict[str, Any]]:
         """One entry per stored document: doc_id, path, pages stored, page_count, complete, vectors."""
@@ -354,6 +377,10 @@ class SharedIndex(Index):
             "text": text, "hits": [asdict(h) for h in hits], "directory": str(Path(directory).resolve()),
             "per_token": per_token}, lambda index: index.similarity_maps(text, hits, directory, per_token))]
 
+    def page(self, doc_id: str, page: int) -> Hit:
+        found = self._read("page", {"doc_id": doc_id, "page": page}, lambda index: index.page(doc_id, page))
+        return found if isinstance(found, Hit) else Hit(**found)
+
     def documents(self) -> list[dict[str, Any]]:
         return list(self._read("documents", {}, lambda index: index.documents()))
 
@@ -361,7 +388,8 @@ class SharedIndex(Index):
         return dict(self._read("stats", {}, lambda index: index.stats()))
 
     def ingest(self, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
-               echo: Callable[[str], None] | None = None, batch_size: int | None = None) -> IngestReport:
+               echo: Callable[[str], None] | None = None, batch_size: int | None = None,
+               report: IngestReport | None = None) -> IngestReport:
         raise self._busy()
 
     def delete(self, target: str | Path) -> int:

@@ -53,6 +53,9 @@ class IngestReport:
     unchanged: int = 0
     failed: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
+    #: Pages this run has to encode, and how many it has encoded so far (for progress).
+    planned: int = 0
+    encoded: int = 0
 
     @property
     def pages_per_second(self) -> float:
@@ -77,15 +80,16 @@ class _Job:
 
 
 def ingest(store: Store, models: Models, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
-           echo: Callable[[str], None] | None = None, batch_size: int | None = None) -> IngestReport:
+           echo: Callable[[str], None] | None = None, batch_size: int | None = None,
+           report: IngestReport | None = None) -> IngestReport:
     """Add the documents under `paths` to `store` (see `Index.ingest`). The models load only
     when there are pages to encode, and a model that cannot load stops the run."""
     say = echo or (lambda line: None)
-    report = IngestReport()
+    report = report if report is not None else IngestReport()
     started = time.perf_counter()
     run = _Run(store, models, report, say)
     jobs = run.plan(paths, images)
-    total = sum(job.page_count - len(job.stored) for job in jobs)
+    total = report.planned = sum(job.page_count - len(job.stored) for job in jobs)
     if total:
         models.load()
     from tqdm.auto import tqdm
@@ -242,6 +246,7 @@ class _Run:
                     self._store([(j, p) for j, p in batch if j is job])
             return
         self.bar.update(len(batch))
+        self.report.encoded += len(batch)
         for job, _ in batch:
             job.left -= 1
             if job.left == 0:

@@ -68,6 +68,13 @@ class Hit:
             page.release()
         return image
 
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], rank: int, score: float, dpi: int) -> Hit:
+        """The hit for a stored page, from its payload's HIT_FIELDS."""
+        return cls(rank=rank, score=score, doc_id=payload["doc_id"], path=payload["path"], page=payload["page"],
+                   page_count=payload["page_count"], text=payload["text"], dpi=dpi,
+                   path_raw=payload.get("path_raw"))
+
     def to_dict(self) -> dict[str, Any]:
         return {"rank": self.rank, "score": self.score, "path": self.path, "page": self.page,
                 "page_count": self.page_count, "doc_id": self.doc_id, "text": self.text}
@@ -118,8 +125,7 @@ class Searcher:
             order = best_first(scores, ids, k)
             top, best = [ids[j] for j in order], scores[order]
         payloads = self.store.payloads(top, catalog.HIT_FIELDS)
-        return [Hit(rank=r + 1, score=float(score), doc_id=p["doc_id"], path=p["path"], page=p["page"],
-                    page_count=p["page_count"], text=p["text"], dpi=self.config.dpi, path_raw=p.get("path_raw"))
+        return [Hit.from_payload(p, r + 1, float(score), self.config.dpi)
                 for r, (score, p) in enumerate(zip(best, payloads))]
 
     def _encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray]:

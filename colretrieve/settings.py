@@ -136,3 +136,17 @@ class IndexConfig:
             raise IndexCorruptError(f"{where} is not an index config (dim {config.dim!r}, dpi {config.dpi!r}); "
                                     f"run {repair}")
         return config
+
+# ---- the service (`colretrieve serve`, `colretrieve mcp`) ------------------------------
+HOST, PORT = "127.0.0.1", 8000
+#: The API key's environment variable (or `serve --api-key-file`).
+API_KEY_ENV = "COLRETRIEVE_API_KEY"
+#: What one request may ask: pages per search, characters per query, bytes of a JSON body,
+#: bytes of one upload request, pixels on the long side of a page image.
+MAX_K = 100
+MAX_QUERY_CHARS = 2_000
+MAX_BODY_BYTES = 1 << 20
+MAX_UPLOAD_BYTES = 200 << 20
+MAX_IMAGE_SIDE = 2_048
+#: Long side of a page image when the request names none (an LLM reads ~1,000 pixels well).
+IMAGE_SIDE = 1_024

@@ -1,0 +1,441 @@
+"""`colretrieve serve`: the HTTP API over one open Index, for RAG pipelines and agents.
+
+FastAPI under uvicorn: request and answer shapes are pydantic models, so every request is
+validated before it reaches the index and the OpenAPI description (/openapi.json, /docs) is
+the code itself. Each route is a few lines over an `Index` method a Python user calls. The
+process holds the index; other processes read it through this one (sharing.py), and ingest
+jobs run in a thread beside the searches (jobs.py). Errors are JSON `{"error": "..."}`: 4xx
+for what the client sent, 5xx only for the server's own trouble.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import threading
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import FastAPI, File, Query, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from starlette.exceptions import HTTPException
+from starlette.routing import Route
+
+from ..errors import (
+    ColretrieveError,
+    DiskFullError,
+    IndexConfigError,
+    IndexCorruptError,
+    IndexLockedError,
+    NotFoundError,
+    StoreUnreachableError,
+)
+from ..files import publish
+from ..settings import HOST, IMAGE_SIDE, MAX_BODY_BYTES, MAX_IMAGE_SIDE, MAX_K, MAX_QUERY_CHARS, MAX_UPLOAD_BYTES, K
+from ..storage.disk import ensure_room
+from ..tenancy import NAME as TENANT_NAME
+from . import auth
+from .jobs import JobRunningError, Jobs
+
+if TYPE_CHECKING:
+    from ..index import Index
+    from ..search import Hit
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Where uploaded files are kept, inside the index directory: hits re-render pages from them.
+UPLOADS = "uploads"
+UPLOAD_PATH = "/ingest/upload"
+#: Tenant views kept per process (each holds its own corpus statistics).
+VIEWS = 64
+
+DocId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$", description="A document's id (sha256 of its bytes).")]
+PageNo = Annotated[int, PathParam(ge=1, le=1_000_000)]
+TENANT = f"^{TENANT_NAME.pattern}$"
+Tenant = Annotated[str | None, Query(pattern=TENANT, description="The team whose pages to see.")]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=4096)]
+
+
+class Problem(BaseModel):
+    error: str
+
+
+class PageFilter(BaseModel):
+    """Pages whose fields equal the value given (a list: any of its values)."""
+
+    model_config = ConfigDict(extra="forbid")
+    doc_id: Name | list[Name] | None = None
+    path: Name | list[Name] | None = None
+    file: Name | list[Name] | None = None
+    page: StrictInt | list[StrictInt] | None = None
+
+    def conditions(self) -> dict[str, Any]:
+        return {key: value for key, value in self.model_dump().items() if value is not None}
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to find, in words.")
+    k: int = Field(K, ge=1, le=MAX_K, description="Pages to return.")
+    filter: PageFilter | None = None
+    exact: bool = Field(False, description="Score every page, not only the prefilter's candidates (slower).")
+    tenant: str | None = Field(None, pattern=TENANT, description="The team whose pages to search.")
+
+
+class PageOut(BaseModel):
+    rank: int
+    score: float
+    doc_id: str
+    path: str
+    page: int
+    page_count: int
+    text: str
+    image_url: str
+
+
+class SearchResponse(BaseModel):
+    hits: list[PageOut]
+
+
+class IngestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    paths: list[Name] = Field(min_length=1, max_length=1000,
+                              description="Files or folders on the server's disk, under one of its --root folders.")
+    images: bool = Field(False, description="Also take image files found in folders.")
+    tenant: str | None = Field(None, pattern=TENANT)
+
+
+class JobOut(BaseModel):
+    id: str
+    state: Literal["running", "done", "failed"]
+    paths: list[str]
+    pages_done: int
+    pages_total: int
+    pages_per_second: float
+    seconds: float
+    documents: int
+    unchanged: int
+    failures: list[dict[str, str]]
+    error: str | None
+
+
+class Deleted(BaseModel):
+    doc_id: str
+    deleted_pages: int
+
+
+#: The status of each of colretrieve's own errors; the rest of ColretrieveError is a bad request.
+STATUS: list[tuple[type[ColretrieveError], int]] = [
+    (NotFoundError, 404), (JobRunningError, 409), (IndexLockedError, 409), (DiskFullError, 507),
+    (StoreUnreachableError, 503), (IndexCorruptError, 500), (IndexConfigError, 400)]
+ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": Problem} for status in (400, 401, 403, 404, 409, 413)}
+
+
+def _problem(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+class Guard:
+    """Every request passes here first: the API key, then the body's size (counted as it
+    arrives, so a body without Content-Length cannot slip past)."""
+
+    def __init__(self, app: ASGIApp, key: str | None, upload_limit: int) -> None:
+        self.app, self.key, self.upload_limit = app, key, upload_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        if scope["path"] not in auth.OPEN_PATHS:
+            status = auth.verdict(self.key, headers.get("authorization"))
+            if status is not None:
+                message = "an API key is required (Authorization: Bearer KEY)" if status == 401 else "wrong API key"
+                await _problem(status, message, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+                return
+        limit = self.upload_limit if scope["path"] == UPLOAD_PATH else MAX_BODY_BYTES
+        too_big = _problem(413, f"the request body is over {limit:,} bytes")
+        if headers.get("content-length", "0").isdigit() and int(headers.get("content-length", "0")) > limit:
+            await too_big(scope, receive, send)
+            return
+        received, over, replaced = 0, False, False
+
+        async def counted() -> MutableMapping[str, Any]:
+            nonlocal received, over
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                over = True
+                raise _TooLarge
+            return message
+
+        async def watched(message: MutableMapping[str, Any]) -> None:
+            nonlocal replaced
+            if over:  # whatever the app answers to a body it could not finish reading, the answer is 413
+                if not replaced:
+                    replaced = True
+                    await too_big(scope, receive, send)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if not replaced:
+                await too_big(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(index: Index, *, key: str | None = None, roots: Sequence[Path] = (), cors_origins: Sequence[str] = (),
+               upload_limit: int = MAX_UPLOAD_BYTES, mcp: bool = True, host: str = HOST) -> FastAPI:
+    """The API over `index` (which the caller opened and closes). `roots`: folders whose files
+    POST /ingest may name; `upload_limit`: bytes of one upload request; `mcp` adds the MCP
+    tools at /mcp (`host`, where the service listens, sets their DNS-rebinding guard)."""
+    jobs = Jobs()
+    views: dict[str | None, Index] = {index.tenant: index}
+    views_lock = threading.Lock()
+    allowed = [root.resolve() for root in roots]
+    warm = threading.Event()
+    warm_error: list[str] = []
+    mcp_app, mcp_lifespan = _mcp(index, host) if mcp else (None, None)
+
+    def warm_up() -> None:  # models load before the first search, not during it
+        try:
+            index.search("warm up", 1)
+        except Exception as exc:  # /ready says why
+            warm_error.append(f"{type(exc).__name__}: {exc}")
+        warm.set()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=warm_up, daemon=True, name="warm-up").start()
+        if mcp_lifespan is None:
+            yield
+        else:
+            async with mcp_lifespan():
+                yield
+
+    app = FastAPI(title="colretrieve", summary="Page retrieval over PDFs with late interaction (ColPali-style).",
+                  version=_version(), lifespan=lifespan, responses=ERRORS)
+    app.state.jobs = jobs
+
+    def view(tenant: str | None) -> Index:
+        """The index as `tenant` sees it; a service started for one team serves that team only."""
+        if tenant is None or tenant == index.tenant:
+            return index
+        if index.tenant is not None:
+            raise HTTPException(403, f"this service serves team {index.tenant!r} only")
+        with views_lock:
+            if tenant not in views:
+                if len(views) > VIEWS:
+                    views.pop(next(key for key in views if key is not None and key != tenant))
+                views[tenant] = index.as_tenant(tenant)
+            return views[tenant]
+
+    def out(hit: Hit, tenant: str | None) -> PageOut:
+        url = f"/pages/{hit.doc_id}/{hit.page}/image" + (f"?tenant={tenant}" if tenant else "")
+        return PageOut(**hit.to_dict(), image_url=url)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for error in exc.errors()[:5]:
+            if error.get("type") == "json_invalid":
+                parts.append(f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'cannot parse it')})")
+                continue
+            where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+            parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+        return JSONResponse({"error": "; ".join(parts) or "invalid request", "detail": jsonable(exc.errors())},
+                            status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return _problem(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(ColretrieveError)
+    async def colretrieve_error(request: Request, exc: ColretrieveError) -> JSONResponse:
+        status = next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
+        return _problem(status, str(exc))
+
+    @app.get("/health", summary="The process answers.")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="The models are loaded: searches answer at full speed.",
+             responses={503: {"model": Problem}})
+    def ready() -> Any:
+        if warm_error:
+            return _problem(503, f"the models failed to load: {warm_error[0]}")
+        if not warm.is_set():
+            return _problem(503, "loading the models")
+        return {"ready": True}
+
+    @app.post("/search", summary="The k best pages for a query.")
+    def search(request: SearchRequest) -> SearchResponse:
+        filter = request.filter.conditions() if request.filter else None
+        hits = view(request.tenant).search(request.query, request.k, filter or None, exact=request.exact)
+        return SearchResponse(hits=[out(hit, request.tenant) for hit in hits])
+
+    @app.get("/pages/{doc_id}/{page}", summary="One page: its text and where to get its image.")
+    def page(doc_id: DocId, page: PageNo, tenant: Tenant = None) -> PageOut:
+        return out(view(tenant).page(doc_id, page), tenant)
+
+    @app.get("/pages/{doc_id}/{page}/image", summary="One page as a PNG, rendered again from its file.",
+             response_class=Response, responses={200: {"content": {"image/png": {}}}})
+    def page_image(doc_id: DocId, page: PageNo, tenant: Tenant = None,
+                   max_side: Annotated[int, Query(ge=16, le=MAX_IMAGE_SIDE)] = IMAGE_SIDE) -> Response:
+        image = view(tenant).page(doc_id, page).image()
+        image.thumbnail((max_side, max_side))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return Response(buffer.getvalue(), media_type="image/png")
+
+    @app.get("/documents", summary="Every stored document, complete or not.")
+    def documents(tenant: Tenant = None) -> dict[str, list[dict[str, Any]]]:
+        return {"documents": view(tenant).documents()}
+
+    @app.delete("/documents/{doc_id}", summary="Remove a document's pages.")
+    def delete(doc_id: DocId, tenant: Tenant = None) -> Deleted:
+        running = jobs.running
+        if running is not None:
+            raise JobRunningError(f"ingest job {running.id} is running; delete documents when it ends")
+        return Deleted(doc_id=doc_id, deleted_pages=view(tenant).delete(doc_id))
+
+    @app.get("/stats", summary="Counts and sizes of the index.")
+    def stats(tenant: Tenant = None) -> dict[str, Any]:
+        return view(tenant).stats()
+
+    @app.post("/ingest", status_code=202, summary="Ingest files on the server's disk, as a background job.")
+    def ingest(request: IngestRequest) -> JobOut:
+        paths = [_confined(Path(name), allowed) for name in request.paths]
+        return JobOut(**jobs.start(view(request.tenant), paths, request.images).to_dict())
+
+    @app.post(UPLOAD_PATH, status_code=202, summary="Ingest uploaded files, as a background job.",
+              responses={413: {"model": Problem}})
+    def upload(files: Annotated[list[UploadFile], File(description="PDFs or page images.")],
+               tenant: Tenant = None) -> JobOut:
+        if index.directory is None:
+            raise HTTPException(400, "this service's index is on a Qdrant server: it keeps no uploaded files; "
+                                     "ingest paths on the server's disk instead")
+        target = view(tenant)
+        running = jobs.running
+        if running is not None:  # before anything is written
+            raise JobRunningError(f"ingest job {running.id} is running; start another when it ends")
+        folder = index.directory / UPLOADS / uuid.uuid4().hex
+        saved = [_save(file, folder) for file in files]
+        return JobOut(**jobs.start(target, saved).to_dict())
+
+    @app.get("/jobs/{job_id}", summary="How an ingest job is going.")
+    def job(job_id: Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$")]) -> JobOut:
+        found = jobs.get(job_id)
+        if found is None:
+            raise NotFoundError(f"no ingest job {job_id}")
+        return JobOut(**found.to_dict())
+
+    if mcp_app is not None:  # a route, not a mount: a mount answers /mcp with a redirect to /mcp/
+        app.router.routes.append(Route("/mcp", endpoint=mcp_app))
+    if cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(Guard, key=key, upload_limit=upload_limit)
+    return app
+
+
+def jsonable(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Validation errors without the parts JSON cannot carry (exceptions in `ctx`)."""
+    return [{key: value for key, value in dict(error).items() if key in ("type", "loc", "msg")} for error in errors]
+
+
+def _confined(path: Path, roots: Sequence[Path]) -> Path:
+    """`path` if it lies under one of `roots` once links are resolved; names with `..` are refused."""
+    if not roots:
+        raise HTTPException(403, "this service takes no paths on its disk (start it with --root DIR); "
+                                 "upload the files to POST /ingest/upload instead")
+    if ".." in path.parts or not path.is_absolute():
+        raise HTTPException(400, f"{path}: give an absolute path without '..'")
+    resolved = path.resolve()
+    if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
+        raise HTTPException(403, f"{path}: outside the folders this service may read")
+    if not resolved.exists():
+        raise NotFoundError(f"{path}: no such file or folder")
+    return resolved
+
+
+def _save(upload: UploadFile, folder: Path) -> Path:
+    """An uploaded file kept under `folder` by its bare name: written, fsynced, then published."""
+    name = Path(upload.filename or "").name
+    if name in ("", ".", "..") or name.startswith(".") or "\x00" in name or len(name.encode()) > 200:
+        raise HTTPException(400, f"{upload.filename!r}: not a file name to keep")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    if target.exists():
+        raise HTTPException(400, f"{name}: uploaded twice in one request")
+    ensure_room(folder, upload.size or 0, f"keeping the upload {name}")
+    publish(target, iter(lambda: upload.file.read(1 << 20), b""))
+    return target
+
+
+def _mcp(index: Index, host: str) -> tuple[Any, Any]:
+    from .mcp import http_app
+
+    return http_app(index, host=host)
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("colretrieve")
+
+
+def serve(target: str, *, grpc: bool = False, host: str, port: int, key: str | None, roots: Sequence[Path] = (),
+          cors_origins: Sequence[str] = (), upload_limit: int = MAX_UPLOAD_BYTES, device: str = "auto",
+          tenant: str | None = None, say: Callable[[str], None] = print) -> None:
+    """Open (or create) the index at `target` and serve it until interrupted."""
+    import uvicorn
+
+    from ..index import Index
+    from ..location import Location
+
+    for root in roots:
+        if not root.is_dir():
+            raise ColretrieveError(f"--root {root}: no such folder")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ColretrieveError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    if not Location.parse(target, grpc).exists():
+        say(f"no index at {target}: serving a new, empty one")
+    index = Index.open_or_create(target, device=device, grpc=grpc, tenant=tenant)
+    try:
+        app = create_app(index, key=key, roots=roots, cors_origins=cors_origins, upload_limit=upload_limit, host=host)
+        say(f"serving {target} on http://{host}:{sock.getsockname()[1]} (API key "
+            f"{'required' if key else 'off: loopback only'}; OpenAPI at /docs, MCP at /mcp)")
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)).run(sockets=[sock])
+        running = app.state.jobs.running
+        if running is not None:
+            say(f"waiting for ingest job {running.id} to end; Ctrl-C again stops it (the next ingest of its files "
+                "resumes it)")
+            try:
+                app.state.jobs.wait()
+            except KeyboardInterrupt:
+                os._exit(130)  # as a kill would: what is stored stays, the lock goes with the process
+    finally:
+        index.close()
+        sock.close()

@@ -1,0 +1,95 @@
+"""Ingest jobs of the service: one at a time, in a thread of the process that holds the index,
+so searches go on meanwhile and see complete documents only (a document counts once its last
+page is stored). A job killed with its process resumes at the next ingest of the same files."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ColretrieveError
+from ..ingest import IngestReport
+
+if TYPE_CHECKING:
+    from ..index import Index
+
+#: Finished jobs remembered for GET /jobs/{id}.
+KEEP = 100
+
+
+class JobRunningError(ColretrieveError):
+    """An ingest job is running: the index takes one writer at a time."""
+
+
+@dataclass
+class Job:
+    id: str
+    paths: list[str]
+    state: str = "running"  # running, done, failed
+    report: IngestReport = field(default_factory=IngestReport)
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        report = self.report
+        seconds = (self.finished or time.monotonic()) - self.started
+        rate = round(report.encoded / seconds, 2) if seconds else 0.0
+        return {"id": self.id, "state": self.state, "paths": self.paths, "pages_done": report.encoded,
+                "pages_total": report.planned, "pages_per_second": rate,
+                "seconds": round(seconds, 1), "documents": report.documents, "unchanged": report.unchanged,
+                "failures": [{"path": str(path), "reason": reason} for path, reason in report.failed],
+                "error": self.error}
+
+
+class Jobs:
+    """The jobs of one service: one at a time over every tenant's view of its index."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> Job | None:
+        with self._lock:
+            return next((job for job in self._jobs.values() if job.state == "running"), None)
+
+    def start(self, index: Index, paths: Sequence[Path], images: bool = False) -> Job:
+        with self._lock:
+            busy = next((job for job in self._jobs.values() if job.state == "running"), None)
+            if busy is not None:
+                raise JobRunningError(f"ingest job {busy.id} is running; start another when it ends")
+            job = Job(uuid.uuid4().hex, [str(path) for path in paths])
+            self._jobs[job.id] = job
+            while len(self._jobs) > KEEP:
+                self._jobs.popitem(last=False)
+            self._thread = threading.Thread(target=self._run, args=(index, job, list(paths), images), daemon=True,
+                                            name=f"ingest-{job.id[:8]}")
+            self._thread.start()
+        return job
+
+    def _run(self, index: Index, job: Job, paths: list[Path], images: bool) -> None:
+        try:
+            index.ingest(paths, images=images, report=job.report)
+            job.state = "done"
+        except Exception as exc:  # the job's answer says why; the service goes on
+            job.error = str(exc) if isinstance(exc, ColretrieveError) else f"{type(exc).__name__}: {exc}"
+            job.state = "failed"
+        finally:
+            job.finished = time.monotonic()
+
+    def wait(self) -> None:
+        """Until the running job (if any) ends."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
