@@ -4,6 +4,7 @@ same methods a Python user does."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict
@@ -31,6 +32,8 @@ T = TypeVar("T")
 #: Seconds a reader waits for a process that holds a directory index to answer reads (it may
 #: be loading its models before it starts serving, or letting go of the index).
 READ_PATIENCE = 30.0
+#: Tenant views an index keeps (`as_tenant`).
+VIEWS = 64
 
 
 class Index:
@@ -58,6 +61,8 @@ class Index:
         self._searcher = Searcher(self._store, models)
         #: A view (`as_tenant`) shares the holder's store: it serves no readers and closes nothing.
         self._view = view
+        self._views: dict[str | None, Index] = {}
+        self._views_lock = threading.Lock()
         # other processes read a directory index through the one holding it (sharing.py)
         self._readers = ReaderService(location.directory, self._answer) if not view and location.directory else None
 
@@ -188,8 +193,13 @@ class Index:
         closing the view closes nothing."""
         if tenant == self.tenant:
             return self
-        return Index(self.location, self._held, self._models, None if tenant is None else check_tenant(tenant),
-                     view=True)
+        with self._views_lock:  # kept: each view keeps its own corpus statistics
+            if tenant not in self._views:
+                if len(self._views) >= VIEWS:
+                    self._views.pop(next(iter(self._views)))
+                self._views[tenant] = Index(self.location, self._held, self._models,
+                                            None if tenant is None else check_tenant(tenant), view=True)
+            return self._views[tenant]
 
     def __enter__(self) -> Index:
         return self

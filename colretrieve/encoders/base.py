@@ -84,6 +84,12 @@ class MultiVectorEncoder(ABC):
                 out.append(item)
         return out
 
+    def prepare_pages(self) -> None:
+        """Load now what encoding pages needs beyond what queries need (nothing, unless the two
+        sides run apart): a service does it before its first ingest job, so the job does not
+        import a model library while searches hold the interpreter."""
+        return None
+
     def encode_queries(self, texts: Sequence[str]) -> list[np.ndarray]:
         """One (n_tokens, dim) float32 array per query, rows normalised."""
         out: list[np.ndarray] = []

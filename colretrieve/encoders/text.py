@@ -142,6 +142,9 @@ class TextGridEncoder(MultiVectorEncoder):
     def device(self) -> str:
         return pick_device(self.requested_device)
 
+    def prepare_pages(self) -> None:
+        self._torch_model()  # queries run in ONNX Runtime, pages in torch
+
     def _torch_model(self) -> Any:
         with self._loading:  # a search thread and an ingest may both ask first (sharing.py)
             if self._model is None:

@@ -109,8 +109,11 @@ def token_maxima(q: np.ndarray, addresses: np.ndarray, lengths: np.ndarray, dtyp
 def threads() -> int:
     """torch's thread count where torch is loaded (one setting for every CPU path), else the
     cores this process may run on: a query that needs no torch does not import it for this."""
-    if "torch" in sys.modules:
-        return int(sys.modules["torch"].get_num_threads())
+    # another thread may be importing torch right now (an ingest beside a service's searches):
+    # a module still initialising has no get_num_threads yet
+    count = getattr(sys.modules.get("torch"), "get_num_threads", None)
+    if count is not None:
+        return int(count())
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

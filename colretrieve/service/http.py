@@ -57,8 +57,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: Where uploaded files are kept, inside the index directory: hits re-render pages from them.
 UPLOADS = "uploads"
 UPLOAD_PATH = "/ingest/upload"
-#: Tenant views kept per process (each holds its own corpus statistics).
-VIEWS = 64
 
 DocId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$", description="A document's id (sha256 of its bytes).")]
 PageNo = Annotated[int, PathParam(ge=1, le=1_000_000)]
@@ -206,19 +204,25 @@ def create_app(index: Index, *, key: str | None = None, roots: Sequence[Path] = 
     POST /ingest may name; `upload_limit`: bytes of one upload request; `mcp` adds the MCP
     tools at /mcp (`host`, where the service listens, sets their DNS-rebinding guard)."""
     jobs = Jobs()
-    views: dict[str | None, Index] = {index.tenant: index}
-    views_lock = threading.Lock()
     allowed = [root.resolve() for root in roots]
     warm = threading.Event()
+    # As many searches at once as there are cores: more only queue inside the interpreter,
+    # and leave an ingest job no turn.
+    searching = threading.BoundedSemaphore(os.cpu_count() or 1)
     warm_error: list[str] = []
     mcp_app, mcp_lifespan = _mcp(index, host) if mcp else (None, None)
 
-    def warm_up() -> None:  # models load before the first search, not during it
+    def warm_up() -> None:
+        """The models load before the first search, not during it; then what ingest jobs need,
+        which would otherwise import a model library while searches hold the interpreter (a
+        job under 16 busy clients stalled for minutes in that import)."""
         try:
             index.search("warm up", 1)
         except Exception as exc:  # /ready says why
             warm_error.append(f"{type(exc).__name__}: {exc}")
         warm.set()
+        if not warm_error:
+            index.encoder.prepare_pages()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -239,12 +243,7 @@ def create_app(index: Index, *, key: str | None = None, roots: Sequence[Path] = 
             return index
         if index.tenant is not None:
             raise HTTPException(403, f"this service serves team {index.tenant!r} only")
-        with views_lock:
-            if tenant not in views:
-                if len(views) > VIEWS:
-                    views.pop(next(key for key in views if key is not None and key != tenant))
-                views[tenant] = index.as_tenant(tenant)
-            return views[tenant]
+        return index.as_tenant(tenant)
 
     def out(hit: Hit, tenant: str | None) -> PageOut:
         url = f"/pages/{hit.doc_id}/{hit.page}/image" + (f"?tenant={tenant}" if tenant else "")
@@ -287,7 +286,8 @@ def create_app(index: Index, *, key: str | None = None, roots: Sequence[Path] = 
     @app.post("/search", summary="The k best pages for a query.")
     def search(request: SearchRequest) -> SearchResponse:
         filter = request.filter.conditions() if request.filter else None
-        hits = view(request.tenant).search(request.query, request.k, filter or None, exact=request.exact)
+        with searching:
+            hits = view(request.tenant).search(request.query, request.k, filter or None, exact=request.exact)
         return SearchResponse(hits=[out(hit, request.tenant) for hit in hits])
 
     @app.get("/pages/{doc_id}/{page}", summary="One page: its text and where to get its image.")

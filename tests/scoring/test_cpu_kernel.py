@@ -87,3 +87,16 @@ def test_pages_it_cannot_read_in_place_go_to_the_portable_path() -> None:
     query = rng.standard_normal((5, 32)).astype(np.float32)
     np.testing.assert_allclose(maxsim_pages([query], [strided, doubles])[0],
                                maxsim_reference([query], [strided, doubles])[0], rtol=1e-5, atol=1e-4)
+
+
+def test_threads_while_another_thread_is_still_importing_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service's search ran while its ingest thread imported torch: sys.modules held a torch
+    without get_num_threads yet, and the search failed."""
+    import os
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "torch", types.ModuleType("torch"))  # what an import in progress leaves
+    assert cpu_kernel.threads() == len(os.sched_getaffinity(0))
+    monkeypatch.undo()
+    assert cpu_kernel.threads() == torch.get_num_threads()
