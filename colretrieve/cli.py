@@ -86,6 +86,15 @@ def _index() -> type[Index]:
     return Index
 
 
+def _extra(command: str) -> None:
+    """A one-line usage error where the service's libraries are not installed."""
+    import importlib.util
+
+    missing = [name for name in ("fastapi", "uvicorn", "multipart", "mcp") if importlib.util.find_spec(name) is None]
+    if missing:
+        _fail(f"colretrieve {command} needs {', '.join(missing)}: pip install 'colretrieve[serve]'")
+
+
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(2)
@@ -268,7 +277,7 @@ def stats(target: str | None, grpc: bool, tenant: str | None, as_json: bool) -> 
 @click.option("--port", type=click.IntRange(0, 65535), default=settings.PORT, show_default=True)
 @click.option("--api-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=f"File holding the bearer API key [default: ${settings.API_KEY_ENV}; none: loopback only].")
-@click.option("--root", "roots", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--root", "roots", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A folder whose files POST /ingest may name (repeatable) [default: none: uploads only].")
 @click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
               help="Let browser pages from ORIGIN call the API (repeatable) [default: none].")
@@ -286,6 +295,7 @@ def serve(target: str | None, grpc: bool, host: str, port: int, api_key_file: Pa
 
     key = api_key(api_key_file)
     check_binding(host, key)
+    _extra("serve")
     from .service.http import serve as run
 
     run(_target(target), grpc=grpc, host=host, port=port, key=key, roots=roots, cors_origins=cors_origins,
@@ -299,6 +309,7 @@ def serve(target: str | None, grpc: bool, host: str, port: int, api_key_file: Pa
 def mcp_server(target: str | None, grpc: bool, device: str, tenant: str | None) -> None:
     """Serve the index to an LLM agent over MCP on stdin/stdout (tools: search_pages, get_page,
     list_documents)."""
+    _extra("mcp")
     from .service.mcp import run_stdio
 
     run_stdio(_target(target), grpc=grpc, device=device, tenant=tenant)

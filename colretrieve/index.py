@@ -223,7 +223,7 @@ class Index:
     # ---- ingest and search -----------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
                echo: Callable[[str], None] | None = None, batch_size: int | None = None,
-               report: IngestReport | None = None) -> IngestReport:
+               report: IngestReport | None = None, within: Sequence[Path] | None = None) -> IngestReport:
         """Add the documents under `paths`; unchanged files are skipped, interrupted ones resumed.
 
         With `images`, image files in folders (PNG, JPEG, TIFF, WebP, BMP, GIF) are pages too;
@@ -233,12 +233,13 @@ class Index:
         the report; the other files go on. A document becomes visible to search only once all
         its pages are stored. `batch_size` (pages per encoder step) trades speed for memory.
         `report`, where given, is filled in as the work goes (another thread may watch it).
+        `within`: folders files must lie in, links resolved (a service's allowed roots).
         """
         self._one_team()
         self._searcher.changed()
         try:
             return ingest(self._store, self._models, paths, images=images, progress=progress, echo=echo,
-                          batch_size=batch_size, report=report)
+                          batch_size=batch_size, report=report, within=within)
         finally:  # a search during the ingest (a reader's) may have cached the corpus as it was then
             self._searcher.changed()
 
@@ -371,6 +372,9 @@ class SharedIndex(Index):
                 self._local = local
         return here(self._local)
 
+    def as_tenant(self, tenant: str | None) -> Index:
+        return self if tenant == self.tenant else SharedIndex(self.location, self.config, tenant)
+
     def _busy(self) -> IndexLockedError:
         return IndexLockedError(f"index {self.location} is being written by another process; it reads through "
                                 "that process until it finishes")
@@ -399,7 +403,7 @@ class SharedIndex(Index):
 
     def ingest(self, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
                echo: Callable[[str], None] | None = None, batch_size: int | None = None,
-               report: IngestReport | None = None) -> IngestReport:
+               report: IngestReport | None = None, within: Sequence[Path] | None = None) -> IngestReport:
         raise self._busy()
 
     def delete(self, target: str | Path) -> int:

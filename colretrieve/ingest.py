@@ -81,14 +81,14 @@ class _Job:
 
 def ingest(store: Store, models: Models, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
            echo: Callable[[str], None] | None = None, batch_size: int | None = None,
-           report: IngestReport | None = None) -> IngestReport:
+           report: IngestReport | None = None, within: Sequence[Path] | None = None) -> IngestReport:
     """Add the documents under `paths` to `store` (see `Index.ingest`). The models load only
     when there are pages to encode, and a model that cannot load stops the run."""
     say = echo or (lambda line: None)
     report = report if report is not None else IngestReport()
     started = time.perf_counter()
     run = _Run(store, models, report, say)
-    jobs = run.plan(paths, images)
+    jobs = run.plan(paths, images, within)
     total = report.planned = sum(job.page_count - len(job.stored) for job in jobs)
     if total:
         models.load()
@@ -141,11 +141,11 @@ class _Run:
         return self.models.encoder
 
     # ---- plan ------------------------------------------------------------------------
-    def plan(self, paths: Iterable[str | Path], images: bool) -> list[_Job]:
+    def plan(self, paths: Iterable[str | Path], images: bool, within: Sequence[Path] | None = None) -> list[_Job]:
         """Hash and open every file once: bad files are reported before the long part."""
         jobs: list[_Job] = []
         planned: set[str] = set()
-        for path in self._discover(paths, images):
+        for path in self._discover(paths, images, within):
             try:
                 state = file_state(path)
                 doc_id = content_hash(path)
@@ -164,10 +164,11 @@ class _Run:
             jobs.append(_Job(path, doc_id, page_count, catalog.stored_pages(self.store, doc_id), state))
         return jobs
 
-    def _discover(self, paths: Iterable[str | Path], images: bool) -> Iterator[Path]:
+    def _discover(self, paths: Iterable[str | Path], images: bool, within: Sequence[Path] | None) -> Iterator[Path]:
         for raw in paths:
             try:
-                yield from discover_documents([raw], images, lambda path, why: self.say(self.report.skip(path, why)))
+                yield from discover_documents([raw], images, lambda path, why: self.say(self.report.skip(path, why)),
+                                              within)
             except FileNotFoundError:
                 self.say(self.report.skip(Path(raw), "no such file or directory"))
 

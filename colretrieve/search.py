@@ -10,6 +10,7 @@ GPU-resident pages are dropped when the index changes (`Searcher.changed`).
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from .queries import searchable
 from .scoring import maxsim_pages
 from .scoring.lexical import Lexicon, bm25_query, fuse
 from .scoring.ranking import best_first
-from .settings import CANDIDATES, DPI, HYBRID_WEIGHTS, RESCORE
+from .settings import CANDIDATES, DPI, HYBRID_WEIGHTS, IMAGE_SIDE, RESCORE
 from .storage import Candidate, Filter, ScoringStore, Store
 from .storage.base import BM25, TERMS
 
@@ -67,6 +68,15 @@ class Hit:
             image = page.image
             page.release()
         return image
+
+    def png(self, max_side: int = IMAGE_SIDE) -> bytes:
+        """The page image as PNG bytes, its long side at most `max_side`: what a service sends
+        (an LLM reads ~1,000 pixels well, and every pixel more costs its tokens)."""
+        image = self.image()
+        image.thumbnail((max_side, max_side))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return buffer.getvalue()
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any], rank: int, score: float, dpi: int) -> Hit:

@@ -168,7 +168,7 @@ def test_the_tools_answer_at_slash_mcp_of_a_fastapi_app(index_copy: Path, text_e
             anyio.run(lambda: _within(agent(url)))
 
 
-def test_a_page_whose_file_is_gone_is_a_tool_error(samples: Path, tmp_path: Path, text_encoder) -> None:
+def test_a_page_whose_file_is_gone_keeps_its_text_and_says_why(samples: Path, tmp_path: Path, text_encoder) -> None:
     pdf = tmp_path / CENSUS
     shutil.copy(samples / CENSUS, pdf)
     with Index.create(tmp_path / "index", model=text_encoder) as index:
@@ -177,8 +177,10 @@ def test_a_page_whose_file_is_gone_is_a_tool_error(samples: Path, tmp_path: Path
 
         async def agent() -> None:
             async with Client(build_server(index)) as client:
-                gone = error(await client.call_tool("search_pages", {"query": "arrests by sex and age"}))
-                assert CENSUS in gone and "gone" in gone
+                found = await client.call_tool("search_pages", {"query": "arrests by sex and age"})
+                assert not found.is_error and all(isinstance(block, TextContent) for block in found.content)
+                assert CENSUS in found.content[0].text and "no image" in found.content[0].text
+                assert "gone" in found.content[0].text
                 listed = (await client.call_tool("list_documents", {})).content
                 assert isinstance(listed[0], TextContent) and len(json.loads(listed[0].text)) == 1
 

@@ -23,6 +23,7 @@ from tests.helpers import CENSUS, QUESTIONS, cli, one_line, served
 
 KEY = "test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
+APP = "http://app.example"  # the one web origin the module's service accepts
 
 
 def copies(samples: Path, folder: Path, tag: str) -> list[Path]:
@@ -50,7 +51,7 @@ def url(built_index: Path, root: Path, tmp_path_factory: pytest.TempPathFactory)
     index = tmp_path_factory.mktemp("served") / "index"
     shutil.copytree(built_index, index)
     (index / "LOCK").unlink(missing_ok=True)
-    with served(index, "--root", str(root), "--max-upload-mb", "1", key=KEY) as address:
+    with served(index, "--root", str(root), "--max-upload-mb", "1", "--cors-origin", APP, key=KEY) as address:
         yield address
 
 
@@ -88,6 +89,25 @@ def test_without_a_key_the_service_stays_on_loopback(built_index: Path) -> None:
     run = cli("serve", "--index", str(built_index), "--host", "0.0.0.0", env={"PATH": ""})
     assert run.returncode == 2
     assert "without an API key the service listens on loopback only" in one_line(run)
+
+
+def test_only_the_named_web_origin_may_call(url: str) -> None:
+    preflight = httpx.options(f"{url}/search", headers={"Origin": APP, "Access-Control-Request-Method": "POST",
+                                                         "Access-Control-Request-Headers": "authorization"})
+    assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == APP
+    allowed = httpx.get(f"{url}/stats", headers={**AUTH, "Origin": APP})
+    assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == APP
+    other = httpx.post(f"{url}/ingest/upload", headers={**AUTH, "Origin": "http://evil.example"},
+                       files=[("files", ("x.pdf", b"%PDF", "application/pdf"))])
+    assert other.status_code == 403 and "evil.example" in other.json()["error"]
+
+
+def test_without_a_key_only_loopback_names_are_answered(index_copy: Path) -> None:
+    """A page that rebinds its own domain to 127.0.0.1 sends that domain as the Host."""
+    with served(index_copy) as address:
+        assert httpx.get(f"{address}/stats").status_code == 200
+        rebound = httpx.get(f"{address}/stats", headers={"Host": "attacker.example:8000"})
+        assert rebound.status_code == 403 and "127.0.0.1 or localhost" in rebound.json()["error"]
 
 
 # ---- search, pages, documents, stats ------------------------------------------------------
@@ -132,6 +152,7 @@ def test_documents_and_stats(http: httpx.Client) -> None:
     ({"query": "x", "color": "red"}, "color: Extra inputs are not permitted"),
     ({"query": "x", "filter": {"year": 2020}}, "filter.year: Extra inputs are not permitted"),
     ({"query": "x", "tenant": "../etc"}, "tenant: String should match pattern"),
+    ({"query": "x", "filter": {"page": 2 ** 70}}, "filter.page.constrained-int: Input should be less than or equal to 1000000"),
 ])
 def test_bad_requests_are_422_with_a_readable_error(http: httpx.Client, body: dict, message: str) -> None:
     answer = http.post("/search", json=body)
@@ -175,6 +196,28 @@ def test_ingest_paths_are_confined_to_the_roots(http: httpx.Client, root: Path, 
                                                 message: str) -> None:
     answer = http.post("/ingest", json={"paths": [path.replace("ROOT", str(root))]})
     assert answer.status_code == status and message in answer.json()["error"]
+
+
+def test_odd_paths_are_client_errors(http: httpx.Client, root: Path) -> None:
+    loop = root / "loop"
+    loop.symlink_to(loop)
+    try:
+        assert http.post("/ingest", json={"paths": [str(loop)]}).status_code == 400
+    finally:
+        loop.unlink()
+    assert http.post("/ingest", json={"paths": [f"{root}/a\x00b"]}).status_code == 422
+
+
+def test_links_inside_a_root_lead_nowhere_outside_it(http: httpx.Client, root: Path, samples: Path,
+                                                     tmp_path: Path) -> None:
+    outside = copies(samples, tmp_path / "secret", "s")[0]
+    folder = root / "linked"
+    folder.mkdir()
+    (folder / "escape.pdf").symlink_to(outside)
+    (folder / "escape-dir").symlink_to(outside.parent, target_is_directory=True)
+    job = wait_for(http, http.post("/ingest", json={"paths": [str(folder)]}).json())
+    assert job["documents"] == 0 and len(job["failures"]) == 1 + len(list(outside.parent.glob("*.pdf")))
+    assert all(f["reason"] == "outside the folders this service may read" for f in job["failures"])
 
 
 def test_a_link_out_of_a_root_is_refused(http: httpx.Client, root: Path) -> None:

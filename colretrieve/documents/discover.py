@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ..errors import BadDocumentError
@@ -18,12 +18,16 @@ _KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a device"), (stat.S_I
 #: Why a file that changed while colretrieve read it failed.
 CHANGED = "changed while it was read; run the ingest again once it is written"
 
+#: Why a file a link leads out of a service's allowed folders is not read.
+OUTSIDE = "outside the folders this service may read"
+
 #: What identifies a file's current version without reading it: size, mtime, inode, device.
 FileState = tuple[int, int, int, int]
 
 
 def discover_documents(paths: Iterable[str | Path], images: bool = False,
-                       problem: Callable[[Path, str], None] | None = None) -> Iterator[Path]:
+                       problem: Callable[[Path, str], None] | None = None,
+                       within: Sequence[Path] | None = None) -> Iterator[Path]:
     """Yield PDF files (and image files, with `images`) under `paths`, recursively, sorted.
 
     Any case of the extension counts (`.PDF`, `.Pdf`): scanners and Windows tools write them.
@@ -31,7 +35,8 @@ def discover_documents(paths: Iterable[str | Path], images: bool = False,
     A path named explicitly is yielded whatever its extension, so the user learns why it
     failed instead of seeing it ignored. A missing path raises FileNotFoundError. Linked
     folders are followed, each folder searched once (a link back up is not a loop); a folder
-    that cannot be read goes to `problem` with the reason.
+    that cannot be read goes to `problem` with the reason. With `within` (a service's allowed
+    folders), a file whose real location, links resolved, lies outside them goes to `problem`.
     """
     suffixes = {".pdf"} | (IMAGE_SUFFIXES if images else set())
     seen: set[Path] = set()
@@ -42,6 +47,10 @@ def discover_documents(paths: Iterable[str | Path], images: bool = False,
         candidates = sorted(_walk(path, suffixes, problem)) if path.is_dir() else [path]
         for candidate in candidates:
             key = candidate.resolve()
+            if within is not None and not any(key.is_relative_to(folder) for folder in within):
+                if problem is not None:
+                    problem(candidate, OUTSIDE)
+                continue
             if key not in seen:
                 seen.add(key)
                 yield candidate

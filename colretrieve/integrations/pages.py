@@ -4,7 +4,6 @@ the source they search, a hit's metadata and id, and its image as an LLM takes i
 from __future__ import annotations
 
 import base64
-import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -38,8 +37,4 @@ def metadata(hit: Hit) -> dict[str, Any]:
 def png_base64(hit: Hit, side: int = IMAGE_SIDE) -> str:
     """The page as a base64 PNG whose long side is at most `side`: an LLM reads ~1,000 pixels
     well, and every pixel more costs its tokens."""
-    image = hit.image()
-    image.thumbnail((side, side))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return base64.b64encode(hit.png(side)).decode("ascii")

@@ -41,6 +41,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def host_name(host: str) -> str:
+    """The name in a Host header, without its port (`[::1]:8000` -> `::1`)."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
 def check_binding(host: str, key: str | None) -> None:
     """Refuse to listen beyond this machine without a key."""
     if key is None and not is_loopback(host):

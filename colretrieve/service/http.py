@@ -10,8 +10,10 @@ for what the client sent, 5xx only for the server's own trouble.
 
 from __future__ import annotations
 
-import io
+import errno
 import os
+import shutil
+import signal
 import socket
 import threading
 import uuid
@@ -38,7 +40,7 @@ from ..errors import (
     NotFoundError,
     StoreUnreachableError,
 )
-from ..files import publish
+from ..files import publish, sync_folder
 from ..settings import HOST, IMAGE_SIDE, MAX_BODY_BYTES, MAX_IMAGE_SIDE, MAX_K, MAX_QUERY_CHARS, MAX_UPLOAD_BYTES, K
 from ..storage.disk import ensure_room
 from ..tenancy import NAME as TENANT_NAME
@@ -62,7 +64,8 @@ DocId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$", description="A docum
 PageNo = Annotated[int, PathParam(ge=1, le=1_000_000)]
 TENANT = f"^{TENANT_NAME.pattern}$"
 Tenant = Annotated[str | None, Query(pattern=TENANT, description="The team whose pages to see.")]
-Name = Annotated[StrictStr, Field(min_length=1, max_length=4096)]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=4096, pattern=r"^[^\x00]*$")]
+Number = Annotated[StrictInt, Field(ge=1, le=1_000_000)]
 
 
 class Problem(BaseModel):
@@ -76,7 +79,7 @@ class PageFilter(BaseModel):
     doc_id: Name | list[Name] | None = None
     path: Name | list[Name] | None = None
     file: Name | list[Name] | None = None
-    page: StrictInt | list[StrictInt] | None = None
+    page: Number | list[Number] | None = None
 
     def conditions(self) -> dict[str, Any]:
         return {key: value for key, value in self.model_dump().items() if value is not None}
@@ -145,17 +148,32 @@ def _problem(status: int, message: str, headers: dict[str, str] | None = None) -
 
 
 class Guard:
-    """Every request passes here first: the API key, then the body's size (counted as it
-    arrives, so a body without Content-Length cannot slip past)."""
+    """Every request passes here (after CORS): where a browser sent it from, the API key, then
+    the body's size (counted as it arrives, so a body without Content-Length cannot slip past).
 
-    def __init__(self, app: ASGIApp, key: str | None, upload_limit: int) -> None:
-        self.app, self.key, self.upload_limit = app, key, upload_limit
+    Without a key, the service answers only requests addressed to a loopback name: a web page
+    that rebinds its own domain to 127.0.0.1 sends its domain as the Host. A browser's request
+    from an origin not given with --cors-origin is refused whatever it carries: a form can post
+    an upload across sites without asking first.
+    """
+
+    def __init__(self, app: ASGIApp, key: str | None, upload_limit: int, origins: Sequence[str] = ()) -> None:
+        self.app, self.key, self.upload_limit, self.origins = app, key, upload_limit, set(origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        origin = headers.get("origin")
+        if origin is not None and origin not in self.origins:
+            await _problem(403, f"requests from web pages at {origin} are not accepted (serve --cors-origin)")(
+                scope, receive, send)
+            return
+        if self.key is None and not auth.is_loopback(auth.host_name(headers.get("host", ""))):
+            await _problem(403, "without an API key this service answers requests to 127.0.0.1 or localhost only")(
+                scope, receive, send)
+            return
         if scope["path"] not in auth.OPEN_PATHS:
             status = auth.verdict(self.key, headers.get("authorization"))
             if status is not None:
@@ -270,6 +288,10 @@ def create_app(index: Index, *, key: str | None = None, roots: Sequence[Path] = 
         status = next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
         return _problem(status, str(exc))
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:  # the server's fault, said as JSON
+        return _problem(500, f"internal error ({type(exc).__name__}); the service's log has the details")
+
     @app.get("/health", summary="The process answers.")
     def health() -> dict[str, str]:
         return {"status": "ok"}
@@ -298,11 +320,7 @@ def create_app(index: Index, *, key: str | None = None, roots: Sequence[Path] = 
              response_class=Response, responses={200: {"content": {"image/png": {}}}})
     def page_image(doc_id: DocId, page: PageNo, tenant: Tenant = None,
                    max_side: Annotated[int, Query(ge=16, le=MAX_IMAGE_SIDE)] = IMAGE_SIDE) -> Response:
-        image = view(tenant).page(doc_id, page).image()
-        image.thumbnail((max_side, max_side))
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        return Response(buffer.getvalue(), media_type="image/png")
+        return Response(view(tenant).page(doc_id, page).png(max_side), media_type="image/png")
 
     @app.get("/documents", summary="Every stored document, complete or not.")
     def documents(tenant: Tenant = None) -> dict[str, list[dict[str, Any]]]:
@@ -310,10 +328,8 @@ def create_app(index: Index, *, key: str | None = None, roots: Sequence[Path] = 
 
     @app.delete("/documents/{doc_id}", summary="Remove a document's pages.")
     def delete(doc_id: DocId, tenant: Tenant = None) -> Deleted:
-        running = jobs.running
-        if running is not None:
-            raise JobRunningError(f"ingest job {running.id} is running; delete documents when it ends")
-        return Deleted(doc_id=doc_id, deleted_pages=view(tenant).delete(doc_id))
+        with jobs.writing():
+            return Deleted(doc_id=doc_id, deleted_pages=view(tenant).delete(doc_id))
 
     @app.get("/stats", summary="Counts and sizes of the index.")
     def stats(tenant: Tenant = None) -> dict[str, Any]:
@@ -322,7 +338,7 @@ def create_app(index: Index, *, key: str | None = None, roots: Sequence[Path] = 
     @app.post("/ingest", status_code=202, summary="Ingest files on the server's disk, as a background job.")
     def ingest(request: IngestRequest) -> JobOut:
         paths = [_confined(Path(name), allowed) for name in request.paths]
-        return JobOut(**jobs.start(view(request.tenant), paths, request.images).to_dict())
+        return JobOut(**jobs.start(view(request.tenant), lambda: paths, allowed, request.images).to_dict())
 
     @app.post(UPLOAD_PATH, status_code=202, summary="Ingest uploaded files, as a background job.",
               responses={413: {"model": Problem}})
@@ -332,12 +348,16 @@ def create_app(index: Index, *, key: str | None = None, roots: Sequence[Path] = 
             raise HTTPException(400, "this service's index is on a Qdrant server: it keeps no uploaded files; "
                                      "ingest paths on the server's disk instead")
         target = view(tenant)
-        running = jobs.running
-        if running is not None:  # before anything is written
-            raise JobRunningError(f"ingest job {running.id} is running; start another when it ends")
         folder = index.directory / UPLOADS / uuid.uuid4().hex
-        saved = [_save(file, folder) for file in files]
-        return JobOut(**jobs.start(target, saved).to_dict())
+
+        def saved() -> list[Path]:  # only once the job has the write slot; nothing half kept
+            try:
+                return [_save(file, folder) for file in files]
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)  # made by this request alone
+                raise
+
+        return JobOut(**jobs.start(target, saved, [folder.resolve()]).to_dict())
 
     @app.get("/jobs/{job_id}", summary="How an ingest job is going.")
     def job(job_id: Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$")]) -> JobOut:
@@ -348,10 +368,10 @@ def create_app(index: Index, *, key: str | None = None, roots: Sequence[Path] = 
 
     if mcp_app is not None:  # a route, not a mount: a mount answers /mcp with a redirect to /mcp/
         app.router.routes.append(Route("/mcp", endpoint=mcp_app))
-    if cors_origins:
+    app.add_middleware(Guard, key=key, upload_limit=upload_limit, origins=cors_origins)
+    if cors_origins:  # outermost: a preflight carries no key, and a refusal must still name the origin
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
-    app.add_middleware(Guard, key=key, upload_limit=upload_limit)
     return app
 
 
@@ -367,10 +387,14 @@ def _confined(path: Path, roots: Sequence[Path]) -> Path:
                                  "upload the files to POST /ingest/upload instead")
     if ".." in path.parts or not path.is_absolute():
         raise HTTPException(400, f"{path}: give an absolute path without '..'")
-    resolved = path.resolve()
-    if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
+    try:
+        resolved = path.resolve()
+        exists = resolved.exists()
+    except (OSError, RuntimeError) as exc:  # unreadable folder, a loop of links
+        raise HTTPException(400, f"{path}: cannot be read ({exc})") from None
+    if not any(resolved.is_relative_to(root) for root in roots):
         raise HTTPException(403, f"{path}: outside the folders this service may read")
-    if not resolved.exists():
+    if not exists:
         raise NotFoundError(f"{path}: no such file or folder")
     return resolved
 
@@ -378,15 +402,26 @@ def _confined(path: Path, roots: Sequence[Path]) -> Path:
 def _save(upload: UploadFile, folder: Path) -> Path:
     """An uploaded file kept under `folder` by its bare name: written, fsynced, then published."""
     name = Path(upload.filename or "").name
-    if name in ("", ".", "..") or name.startswith(".") or "\x00" in name or len(name.encode()) > 200:
+    if name in ("", ".", "..") or name.startswith(".") or name.endswith(".tmp") or "\x00" in name \
+            or len(name.encode()) > 200:
         raise HTTPException(400, f"{upload.filename!r}: not a file name to keep")
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
     if target.exists():
         raise HTTPException(400, f"{name}: uploaded twice in one request")
     ensure_room(folder, upload.size or 0, f"keeping the upload {name}")
-    publish(target, iter(lambda: upload.file.read(1 << 20), b""))
+    try:
+        publish(target, iter(lambda: upload.file.read(1 << 20), b""))
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise DiskFullError(f"the disk under {folder} filled while keeping the upload {name}") from None
+        raise
+    sync_folder(folder.parent)  # the request's own folder is a new name in uploads/
     return target
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _mcp(index: Index, host: str) -> tuple[Any, Any]:
@@ -427,7 +462,11 @@ def serve(target: str, *, grpc: bool = False, host: str, port: int, key: str | N
         app = create_app(index, key=key, roots=roots, cors_origins=cors_origins, upload_limit=upload_limit, host=host)
         say(f"serving {target} on http://{host}:{sock.getsockname()[1]} (API key "
             f"{'required' if key else 'off: loopback only'}; OpenAPI at /docs, MCP at /mcp)")
-        uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)).run(sockets=[sock])
+        signal.signal(signal.SIGTERM, _interrupt)  # uvicorn raises the signal again once it has stopped
+        try:
+            uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)).run(sockets=[sock])
+        except KeyboardInterrupt:
+            pass
         running = app.state.jobs.running
         if running is not None:
             say(f"waiting for ingest job {running.id} to end; Ctrl-C again stops it (the next ingest of its files "

@@ -8,7 +8,8 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,10 +50,12 @@ class Job:
 
 
 class Jobs:
-    """The jobs of one service: one at a time over every tenant's view of its index."""
+    """The jobs of one service, and its one writer: a job holds the index's write slot from
+    the moment it is asked for until it ends; a delete takes the same slot for its moment."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._thread: threading.Thread | None = None
 
@@ -61,29 +64,52 @@ class Jobs:
         with self._lock:
             return next((job for job in self._jobs.values() if job.state == "running"), None)
 
-    def start(self, index: Index, paths: Sequence[Path], images: bool = False) -> Job:
-        with self._lock:
-            busy = next((job for job in self._jobs.values() if job.state == "running"), None)
-            if busy is not None:
-                raise JobRunningError(f"ingest job {busy.id} is running; start another when it ends")
-            job = Job(uuid.uuid4().hex, [str(path) for path in paths])
-            self._jobs[job.id] = job
-            while len(self._jobs) > KEEP:
-                self._jobs.popitem(last=False)
-            self._thread = threading.Thread(target=self._run, args=(index, job, list(paths), images), daemon=True,
-                                            name=f"ingest-{job.id[:8]}")
+    def _busy(self, doing: str) -> JobRunningError:
+        running = self.running
+        return JobRunningError(f"ingest job {running.id} is running; {doing} when it ends" if running else
+                               f"the index is being written; {doing} in a moment")
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """The write slot for a short write (a delete), or JobRunningError while a job holds it."""
+        if not self._writing.acquire(blocking=False):
+            raise self._busy("delete documents")
+        try:
+            yield
+        finally:
+            self._writing.release()
+
+    def start(self, index: Index, paths: Callable[[], Sequence[Path]], within: Sequence[Path],
+              images: bool = False) -> Job:
+        """A job ingesting what `paths()` gives (called once the slot is held: an upload is
+        written only for a job that will run)."""
+        if not self._writing.acquire(blocking=False):
+            raise self._busy("start another")
+        try:
+            files = list(paths())
+            job = Job(uuid.uuid4().hex, [str(path) for path in files])
+            with self._lock:
+                self._jobs[job.id] = job
+                while len(self._jobs) > KEEP:
+                    self._jobs.popitem(last=False)
+            self._thread = threading.Thread(target=self._run, args=(index, job, files, list(within), images),
+                                            daemon=True, name=f"ingest-{job.id[:8]}")
             self._thread.start()
+        except BaseException:
+            self._writing.release()
+            raise
         return job
 
-    def _run(self, index: Index, job: Job, paths: list[Path], images: bool) -> None:
+    def _run(self, index: Index, job: Job, paths: list[Path], within: list[Path], images: bool) -> None:
         try:
-            index.ingest(paths, images=images, report=job.report)
+            index.ingest(paths, images=images, report=job.report, within=within)
             job.state = "done"
         except Exception as exc:  # the job's answer says why; the service goes on
             job.error = str(exc) if isinstance(exc, ColretrieveError) else f"{type(exc).__name__}: {exc}"
             job.state = "failed"
         finally:
             job.finished = time.monotonic()
+            self._writing.release()
 
     def wait(self) -> None:
         """Until the running job (if any) ends."""

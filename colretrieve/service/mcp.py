@@ -8,7 +8,6 @@ page and doc_id, the page's text, and the page itself as a PNG the model can loo
 from __future__ import annotations
 
 import base64
-import io
 import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
@@ -134,12 +133,12 @@ def _as_tool_errors() -> Iterator[None]:
 
 def _page(hit: Hit) -> list[TextContent | ImageContent]:
     """What a hit shows the model: its citation and text, then its image (long side at most
-    IMAGE_SIDE, the size models read well)."""
+    IMAGE_SIDE, the size models read well), or a note saying why there is none."""
     where = f"{Path(hit.path).name}, page {hit.page} of {hit.page_count}, doc_id {hit.doc_id}"
     cite = f"[{hit.rank}] {where}, score {hit.score:.3f}" if hit.rank else where
-    image = hit.image()
-    image.thumbnail((IMAGE_SIDE, IMAGE_SIDE))
-    png = io.BytesIO()
-    image.save(png, "PNG")
+    try:
+        png = hit.png(IMAGE_SIDE)
+    except ColretrieveError as exc:  # one moved file costs its image, not the other hits
+        return [TextContent(type="text", text=f"{cite} (no image: {exc})\n\n{hit.text}")]
     return [TextContent(type="text", text=f"{cite}\n\n{hit.text}"),
-            ImageContent(type="image", data=base64.b64encode(png.getvalue()).decode("ascii"), mime_type="image/png")]
+            ImageContent(type="image", data=base64.b64encode(png).decode("ascii"), mime_type="image/png")]
