@@ -152,7 +152,8 @@ def test_documents_and_stats(http: httpx.Client) -> None:
     ({"query": "x", "color": "red"}, "color: Extra inputs are not permitted"),
     ({"query": "x", "filter": {"year": 2020}}, "filter.year: Extra inputs are not permitted"),
     ({"query": "x", "tenant": "../etc"}, "tenant: String should match pattern"),
-    ({"query": "x", "filter": {"page": 2 ** 70}}, "filter.page.constrained-int: Input should be less than or equal to 1000000"),
+    ({"query": "x", "filter": {"page": 2 ** 70}},
+     "filter.page.constrained-int: Input should be less than or equal to 1000000"),
 ])
 def test_bad_requests_are_422_with_a_readable_error(http: httpx.Client, body: dict, message: str) -> None:
     answer = http.post("/search", json=body)
