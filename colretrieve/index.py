@@ -62,6 +62,7 @@ class Index:
         #: A view (`as_tenant`) shares the holder's store: it serves no readers and closes nothing.
         self._view = view
         self._views: dict[str | None, Index] = {}
+        self._root = self  # the index the views (`as_tenant`) were made from
         self._views_lock = threading.Lock()
         # other processes read a directory index through the one holding it (sharing.py)
         self._readers = ReaderService(location.directory, self._answer) if not view and location.directory else None
@@ -193,13 +194,26 @@ class Index:
         closing the view closes nothing."""
         if tenant == self.tenant:
             return self
-        with self._views_lock:  # kept: each view keeps its own corpus statistics
-            if tenant not in self._views:
-                if len(self._views) >= VIEWS:
-                    self._views.pop(next(iter(self._views)))
-                self._views[tenant] = Index(self.location, self._held, self._models,
-                                            None if tenant is None else check_tenant(tenant), view=True)
-            return self._views[tenant]
+        root = self._root
+        if tenant == root.tenant:
+            return root
+        with root._views_lock:  # kept: each view keeps its own corpus statistics
+            if tenant not in root._views:
+                if len(root._views) >= VIEWS:
+                    root._views.pop(next(iter(root._views)))
+                view = Index(self.location, self._held, self._models, None if tenant is None else check_tenant(tenant),
+                             view=True)
+                view._root = root
+                root._views[tenant] = view
+            return root._views[tenant]
+
+    def _changed(self) -> None:
+        """The pages changed: every view of the store drops what it cached of them."""
+        root = self._root
+        with root._views_lock:
+            family = [root, *root._views.values()]
+        for index in family:
+            index._searcher.changed()
 
     def __enter__(self) -> Index:
         return self
@@ -236,12 +250,12 @@ class Index:
         `within`: folders files must lie in, links resolved (a service's allowed roots).
         """
         self._one_team()
-        self._searcher.changed()
+        self._changed()
         try:
             return ingest(self._store, self._models, paths, images=images, progress=progress, echo=echo,
                           batch_size=batch_size, report=report, within=within)
         finally:  # a search during the ingest (a reader's) may have cached the corpus as it was then
-            self._searcher.changed()
+            self._changed()
 
     def search(self, text: str, k: int = K, filter: Filter | None = None, *, exact: bool = False,
                candidates: int = CANDIDATES) -> list[Hit]:
@@ -293,7 +307,7 @@ class Index:
             raise NotFoundError(f"{target}: no such document in {self.location}")
         removed = self._store.count({"doc_id": doc_ids})
         self._store.delete({"doc_id": doc_ids})
-        self._searcher.changed()
+        self._changed()
         self._store.flush()
         self._store.optimize()
         return removed

@@ -278,6 +278,7 @@ def test_upload_names_are_bare_file_names(http: httpx.Client, name: str) -> None
     if name.startswith(".."):  # the bare name is kept, never the path
         job = wait_for(http, answer.json())
         assert "/../" not in job["paths"][0] and job["paths"][0].endswith("/evil.pdf")
+        assert job["failures"] and not Path(job["paths"][0]).parent.exists()  # not a PDF: not kept
     else:
         assert answer.status_code == 400 and "not a file name to keep" in answer.json()["error"]
 

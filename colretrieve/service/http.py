@@ -45,7 +45,7 @@ from ..settings import HOST, IMAGE_SIDE, MAX_BODY_BYTES, MAX_IMAGE_SIDE, MAX_K, 
 from ..storage.disk import ensure_room
 from ..tenancy import NAME as TENANT_NAME
 from . import auth
-from .jobs import JobRunningError, Jobs
+from .jobs import Job, JobRunningError, Jobs
 
 if TYPE_CHECKING:
     from ..index import Index
@@ -357,7 +357,15 @@ def create_app(index: Index, *, key: str | None = None, roots: Sequence[Path] = 
                 shutil.rmtree(folder, ignore_errors=True)  # made by this request alone
                 raise
 
-        return JobOut(**jobs.start(target, saved, [folder.resolve()]).to_dict())
+        def tidy(job: Job) -> None:
+            """Uploads no page was stored from go (they are this service's own files)."""
+            for path, _ in job.report.failed:
+                if path.parent == folder:
+                    path.unlink(missing_ok=True)
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+        return JobOut(**jobs.start(target, saved, [folder.resolve()], after=tidy).to_dict())
 
     @app.get("/jobs/{job_id}", summary="How an ingest job is going.")
     def job(job_id: Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$")]) -> JobOut:

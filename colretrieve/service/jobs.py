@@ -80,9 +80,9 @@ class Jobs:
             self._writing.release()
 
     def start(self, index: Index, paths: Callable[[], Sequence[Path]], within: Sequence[Path],
-              images: bool = False) -> Job:
+              images: bool = False, after: Callable[[Job], None] | None = None) -> Job:
         """A job ingesting what `paths()` gives (called once the slot is held: an upload is
-        written only for a job that will run)."""
+        written only for a job that will run); `after(job)` runs when it ends."""
         if not self._writing.acquire(blocking=False):
             raise self._busy("start another")
         try:
@@ -92,7 +92,7 @@ class Jobs:
                 self._jobs[job.id] = job
                 while len(self._jobs) > KEEP:
                     self._jobs.popitem(last=False)
-            self._thread = threading.Thread(target=self._run, args=(index, job, files, list(within), images),
+            self._thread = threading.Thread(target=self._run, args=(index, job, files, list(within), images, after),
                                             daemon=True, name=f"ingest-{job.id[:8]}")
             self._thread.start()
         except BaseException:
@@ -100,7 +100,8 @@ class Jobs:
             raise
         return job
 
-    def _run(self, index: Index, job: Job, paths: list[Path], within: list[Path], images: bool) -> None:
+    def _run(self, index: Index, job: Job, paths: list[Path], within: list[Path], images: bool,
+             after: Callable[[Job], None] | None) -> None:
         try:
             index.ingest(paths, images=images, report=job.report, within=within)
             job.state = "done"
@@ -108,8 +109,12 @@ class Jobs:
             job.error = str(exc) if isinstance(exc, ColretrieveError) else f"{type(exc).__name__}: {exc}"
             job.state = "failed"
         finally:
-            job.finished = time.monotonic()
-            self._writing.release()
+            try:
+                if after is not None:
+                    after(job)
+            finally:
+                job.finished = time.monotonic()
+                self._writing.release()
 
     def wait(self) -> None:
         """Until the running job (if any) ends."""
