@@ -237,7 +237,8 @@ class Index:
     # ---- ingest and search -----------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
                echo: Callable[[str], None] | None = None, batch_size: int | None = None,
-               report: IngestReport | None = None, within: Sequence[Path] | None = None) -> IngestReport:
+               report: IngestReport | None = None, within: Sequence[Path] | None = None,
+               optimize: bool = True) -> IngestReport:
         """Add the documents under `paths`; unchanged files are skipped, interrupted ones resumed.
 
         With `images`, image files in folders (PNG, JPEG, TIFF, WebP, BMP, GIF) are pages too;
@@ -248,12 +249,15 @@ class Index:
         its pages are stored. `batch_size` (pages per encoder step) trades speed for memory.
         `report`, where given, is filled in as the work goes (another thread may watch it).
         `within`: folders files must lie in, links resolved (a service's allowed roots).
+        `optimize` False leaves the store's reorganisation for later (`Store.optimize`): it holds
+        searches in this process while it runs (4 s at 10k pages), which a service cannot afford
+        after every job.
         """
         self._one_team()
         self._changed()
         try:
             return ingest(self._store, self._models, paths, images=images, progress=progress, echo=echo,
-                          batch_size=batch_size, report=report, within=within)
+                          batch_size=batch_size, report=report, within=within, optimize=optimize)
         finally:  # a search during the ingest (a reader's) may have cached the corpus as it was then
             self._changed()
 
@@ -417,7 +421,8 @@ class SharedIndex(Index):
 
     def ingest(self, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
                echo: Callable[[str], None] | None = None, batch_size: int | None = None,
-               report: IngestReport | None = None, within: Sequence[Path] | None = None) -> IngestReport:
+               report: IngestReport | None = None, within: Sequence[Path] | None = None,
+               optimize: bool = True) -> IngestReport:
         raise self._busy()
 
     def delete(self, target: str | Path) -> int:

@@ -81,7 +81,8 @@ class _Job:
 
 def ingest(store: Store, models: Models, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
            echo: Callable[[str], None] | None = None, batch_size: int | None = None,
-           report: IngestReport | None = None, within: Sequence[Path] | None = None) -> IngestReport:
+           report: IngestReport | None = None, within: Sequence[Path] | None = None,
+           optimize: bool = True) -> IngestReport:
     """Add the documents under `paths` to `store` (see `Index.ingest`). The models load only
     when there are pages to encode, and a model that cannot load stops the run."""
     say = echo or (lambda line: None)
@@ -101,7 +102,7 @@ def ingest(store: Store, models: Models, paths: Iterable[str | Path], *, images:
         if progress:
             run.tell = lambda line: bar.write(line, file=sys.stderr)
         run.pages_of(jobs)
-    if total:
+    if total and optimize:
         store.optimize()
     report.seconds = time.perf_counter() - started
     return report

@@ -483,6 +483,9 @@ def serve(target: str, *, grpc: bool = False, host: str, port: int, key: str | N
                 app.state.jobs.wait()
             except KeyboardInterrupt:
                 os._exit(130)  # as a kill would: what is stored stays, the lock goes with the process
+        if app.state.jobs.wrote:
+            say("optimising the store for a quick next start")
+            index.store.optimize()
     finally:
         index.close()
         sock.close()

@@ -58,6 +58,9 @@ class Jobs:
         self._writing = threading.Lock()
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._thread: threading.Thread | None = None
+        #: A job stored pages: the store is optimised when the service stops (not after each
+        #: job: the optimiser holds every search of the process while it runs).
+        self.wrote = False
 
     @property
     def running(self) -> Job | None:
@@ -103,7 +106,8 @@ class Jobs:
     def _run(self, index: Index, job: Job, paths: list[Path], within: list[Path], images: bool,
              after: Callable[[Job], None] | None) -> None:
         try:
-            index.ingest(paths, images=images, report=job.report, within=within)
+            index.ingest(paths, images=images, report=job.report, within=within, optimize=False)  # at shutdown
+            self.wrote = self.wrote or job.report.encoded > 0
             job.state = "done"
         except Exception as exc:  # the job's answer says why; the service goes on
             job.error = str(exc) if isinstance(exc, ColretrieveError) else f"{type(exc).__name__}: {exc}"

@@ -400,7 +400,8 @@ class EdgeStore:
         write-ahead log stay until then. Skipped where the shard has a graph to build (stores made
         before this kept the multi-vectors in it: hours), where the disk lacks room for a copy
         of the shard, or where the engine fails: the store stays as it was, slower to open.
-        A search that runs meanwhile may wait for it (0.35 s at 24k pages, measured)."""
+        It holds every search of the process while it runs (4.1 s for a 10.5k-page shard after
+        600 new pages, measured): a service runs it when it stops, not after each job."""
         shard = self.path / SHARD_DIR
         try:  # best effort: the writes it follows are stored and durable already
             config = read_json(shard / ENGINE_CONFIG, self._repair) or {}
