@@ -47,6 +47,20 @@ def test_filter_restricts_results(built_index: Path, text_encoder) -> None:
     assert len(hits) == 7 and {Path(h.path).name for h in hits} == {"revtex__apssamp.pdf"}
 
 
+def test_a_selective_filter_still_gives_k_hits_and_the_exact_ranking(built_index: Path, text_encoder) -> None:
+    """The filter goes into the prefilter's own search, so two pages matching it among 23 are
+    both found with only 2 candidates, in the order exact search gives."""
+    where = {"file": {"not": ["revtex__apssamp.pdf", "hsaur3__pca.pdf"]}, "page": {"gte": 2, "lte": 3}}
+    with Index.open(built_index, model=text_encoder) as index:
+        fast = index.search("application for review of discharge", k=3, filter=where, candidates=3)
+        exact = index.search("application for review of discharge", k=3, filter=where, exact=True)
+        matching = [(Path(p["path"]).name, p["page"]) for _, p in index.pages(("path", "page"))
+                    if Path(p["path"]).name not in ("revtex__apssamp.pdf", "hsaur3__pca.pdf") and 2 <= p["page"] <= 3]
+    assert len(fast) == min(3, len(matching)) > 0
+    assert [(h.path, h.page) for h in fast] == [(h.path, h.page) for h in exact]
+    assert {(Path(h.path).name, h.page) for h in fast} <= set(matching)
+
+
 def test_hit_image_is_rerendered_from_the_pdf(built_index: Path, text_encoder) -> None:
     with Index.open(built_index, model=text_encoder) as index:
         (hit,) = index.search("heptathlon scatterplot matrix", k=1)

@@ -125,6 +125,14 @@ def test_a_filter_keeps_to_its_file(http: httpx.Client) -> None:
     assert hits and {Path(h["path"]).name for h in hits} == {CENSUS}
 
 
+def test_filter_conditions(http: httpx.Client) -> None:
+    where = {"file": {"not": CENSUS}, "page": {"gte": 2, "lte": 3}}
+    hits = http.post("/search", json={"query": "table", "k": 10, "filter": where}).json()["hits"]
+    assert hits and all(Path(h["path"]).name != CENSUS and 2 <= h["page"] <= 3 for h in hits)
+    bad = http.post("/search", json={"query": "table", "filter": {"page": {"between": [1, 2]}}})
+    assert bad.status_code == 422
+
+
 def test_a_page_and_its_image(http: httpx.Client) -> None:
     hit = http.post("/search", json={"query": QUESTIONS[1][0], "k": 1}).json()["hits"][0]
     page = http.get(f"/pages/{hit['doc_id']}/{hit['page']}").json()

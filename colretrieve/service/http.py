@@ -72,17 +72,39 @@ class Problem(BaseModel):
     error: str
 
 
+class Words(BaseModel):
+    """Conditions on a text field: none of these values; holds a value or not."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    not_: Name | list[Name] | None = Field(None, alias="not")
+    exists: bool | None = None
+
+
+class Numbers(BaseModel):
+    """Conditions on a number field: a range, none of these values, holds a value or not."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+    not_: Number | list[Number] | None = Field(None, alias="not")
+    exists: bool | None = None
+
+
 class PageFilter(BaseModel):
-    """Pages whose fields equal the value given (a list: any of its values)."""
+    """Pages whose fields equal the value given (a list: any of its values), or meet the
+    conditions given (e.g. `{"page": {"gte": 2, "lte": 5}}`, `{"file": {"not": "a.pdf"}}`)."""
 
     model_config = ConfigDict(extra="forbid")
-    doc_id: Name | list[Name] | None = None
-    path: Name | list[Name] | None = None
-    file: Name | list[Name] | None = None
-    page: Number | list[Number] | None = None
+    doc_id: Name | list[Name] | Words | None = None
+    path: Name | list[Name] | Words | None = None
+    file: Name | list[Name] | Words | None = None
+    page: Number | list[Number] | Numbers | None = None
 
     def conditions(self) -> dict[str, Any]:
-        return {key: value for key, value in self.model_dump().items() if value is not None}
+        return {key: value for key, value in self.model_dump(by_alias=True, exclude_none=True).items()
+                if value != {}}
 
 
 class SearchRequest(BaseModel):

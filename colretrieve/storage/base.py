@@ -1,7 +1,10 @@
 """The Store contract: what the index needs from a vector database, and nothing more.
 
-Filters are plain dicts, `{"field": value}` or `{"field": [v1, v2]}` (any of), so callers
-never import a backend's filter classes; each store translates them with `translate_filter`.
+Filters are plain dicts, so callers never import a backend's filter classes; each store
+translates them with `translate_filter`. Every key must hold: `{"field": value}` (equal),
+`{"field": [v1, v2]}` (any of them), or a dict of conditions: `{"year": {"gte": 2020, "lt":
+2024}}` (a range of numbers), `{"lang": {"not": ["de", "it"]}}` (none of them), `{"draft":
+{"exists": False}}` (the field holds no value).
 
 Both stores (edge.py, qdrant.py) keep the same Qdrant collection layout, defined here once:
 named vectors MULTI and SINGLE, payload indexes on the fields the caller names at `create`,
@@ -13,11 +16,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from ..errors import IndexConfigError, IndexCorruptError
+from ..errors import ColretrieveError, IndexConfigError, IndexCorruptError
 from ..vectors.layout import PageArray, as_rows
 from ..vectors.sparse import Sparse
 
@@ -184,14 +187,52 @@ def named_vector(vectors: object, name: str) -> Any:
     return vectors[name]
 
 
-def translate_filter(filter: Filter | None, match: Callable[[str, Any], C],
-                     match_any: Callable[[str, list[Any]], C], all_of: Callable[[list[C]], F]) -> F | None:
-    """A plain filter dict in a backend's classes: every key must match (a list: any of its
-    values). One reading of the dict for all stores; each passes its own constructors."""
+#: The conditions a filter's dict value may hold.
+RANGE = ("gt", "gte", "lt", "lte")
+CONDITIONS = (*RANGE, "not", "exists")
+
+
+@dataclass(frozen=True)
+class FilterParts(Generic[C, F]):
+    """A backend's constructors for `translate_filter`: a field equal to a value, equal to
+    any of several, within a range (the bounds of RANGE given), empty; and the filter of
+    conditions that must and must not hold."""
+
+    match: Callable[[str, Any], C]
+    match_any: Callable[[str, list[Any]], C]
+    range: Callable[[str, dict[str, float]], C]
+    empty: Callable[[str], C]
+    build: Callable[[list[C], list[C]], F]
+
+    def equal(self, key: str, value: Any) -> C:
+        return self.match_any(key, list(value)) if isinstance(value, (list, tuple, set)) else self.match(key, value)
+
+
+def translate_filter(filter: Filter | None, parts: FilterParts[C, F]) -> F | None:
+    """A filter dict (see the module's docstring) in a backend's classes; one reading of the
+    dict for all stores. A condition colretrieve does not know is a ColretrieveError naming it."""
     if not filter:
         return None
-    return all_of([match_any(k, list(v)) if isinstance(v, (list, tuple, set)) else match(k, v)
-                   for k, v in filter.items()])
+    must: list[C] = []
+    must_not: list[C] = []
+    for key, value in filter.items():
+        if not isinstance(value, dict):
+            must.append(parts.equal(key, value))
+            continue
+        unknown = sorted(set(value) - set(CONDITIONS))
+        if unknown or not value:
+            raise ColretrieveError(f"filter on {key!r}: {', '.join(unknown) or 'no condition'}: a condition is one of "
+                                   f"{', '.join(CONDITIONS)}")
+        bounds = {bound: value[bound] for bound in RANGE if bound in value}
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in bounds.values()):
+            raise ColretrieveError(f"filter on {key!r}: a range takes numbers, not {bounds!r}")
+        if bounds:
+            must.append(parts.range(key, bounds))
+        if "not" in value:
+            must_not.append(parts.equal(key, value["not"]))
+        if "exists" in value:
+            (must_not if value["exists"] else must).append(parts.empty(key))
+    return parts.build(must, must_not)
 
 
 def unseen_idf(pages: int) -> float:

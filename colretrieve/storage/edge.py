@@ -36,6 +36,7 @@ from .base import (
     Capabilities,
     Damage,
     Filter,
+    FilterParts,
     Indexes,
     PagePoint,
     StoredPage,
@@ -82,8 +83,13 @@ def _match_any(key: str, values: list[Any]) -> qe.ConditionType:
     return qe.FieldCondition(key, match=qe.MatchAny(values))
 
 
+EDGE_FILTERS: FilterParts[qe.ConditionType, qe.Filter] = FilterParts(
+    _match, _match_any, lambda key, bounds: qe.FieldCondition(key, range=qe.RangeFloat(**bounds)),
+    qe.IsEmptyCondition, lambda must, must_not: qe.Filter(must=must or None, must_not=must_not or None))
+
+
 def to_edge_filter(filter: Filter | None) -> qe.Filter | None:
-    return translate_filter(filter, _match, _match_any, lambda conditions: qe.Filter(must=conditions))
+    return translate_filter(filter, EDGE_FILTERS)
 
 
 def _required_filter(filter: Filter) -> qe.Filter:

@@ -51,6 +51,7 @@ from .base import (
     Capabilities,
     Damage,
     Filter,
+    FilterParts,
     Indexes,
     PagePoint,
     StoredPage,
@@ -191,8 +192,14 @@ def _match_any(key: str, values: list[Any]) -> models.Condition:
     return models.FieldCondition(key=key, match=models.MatchAny(any=values))
 
 
+QDRANT_FILTERS: FilterParts[models.Condition, models.Filter] = FilterParts(
+    _match, _match_any, lambda key, bounds: models.FieldCondition(key=key, range=models.Range(**bounds)),
+    lambda key: models.IsEmptyCondition(is_empty=models.PayloadField(key=key)),
+    lambda must, must_not: models.Filter(must=must or None, must_not=must_not or None))
+
+
 def to_qdrant_filter(filter: Filter | None) -> models.Filter | None:
-    return translate_filter(filter, _match, _match_any, lambda conditions: models.Filter(must=conditions))
+    return translate_filter(filter, QDRANT_FILTERS)
 
 
 def _required_filter(filter: Filter) -> models.Filter:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from colretrieve.errors import IndexConfigError
+from colretrieve.errors import ColretrieveError, IndexConfigError
 from colretrieve.storage import Capabilities, StoreSchema
 
 
@@ -31,6 +31,29 @@ def test_upsert_and_count_with_filters(filled) -> None:
     assert store.count({"doc_id": "a"}) == 12
     assert store.count({"doc_id": ["a", "b"], "page": 2}) == 2
     assert store.count({"doc_id": "missing"}) == 0
+
+
+def test_ranges_negation_and_presence(filled) -> None:
+    store, a, b = filled
+    store.set_payload({"doc_id": "a", "page": [1, 2, 3]}, {"year": 2019})
+    store.set_payload({"doc_id": "a", "page": [4, 5]}, {"year": 2023.5})
+    assert store.count({"page": {"gte": 3, "lt": 6}}) == 3 + 1  # a's 3, 4, 5 and b's 3
+    assert store.count({"page": {"gt": 10}}) == 2
+    assert store.count({"doc_id": {"not": "a"}}) == 3
+    assert store.count({"doc_id": {"not": ["a", "b"]}}) == 0
+    assert store.count({"year": {"exists": True}}) == 5
+    assert store.count({"year": {"exists": False}}) == 10
+    assert store.count({"year": {"gte": 2020}, "doc_id": "a"}) == 2
+    assert store.count({"year": {"lt": 2025, "not": 2019}, "page": {"not": [4]}}) == 1
+    found = store.candidates(b[0].summary, k=20, filter={"year": {"exists": False}, "doc_id": {"not": "b"}})
+    assert {c.id for c in found} == {p.id for p in a[5:]}
+
+
+@pytest.mark.parametrize("condition", [{"between": [1, 2]}, {}, {"gte": "2020"}, {"lt": True}])
+def test_an_unknown_or_malformed_condition_is_one_clear_error(filled, condition) -> None:
+    store, _, _ = filled
+    with pytest.raises(ColretrieveError, match="filter on 'page'"):
+        store.count({"page": condition})
 
 
 def test_upsert_again_overwrites(filled) -> None:
