@@ -42,6 +42,15 @@ def _tenant(ctx: click.Context, param: click.Parameter, value: str | None) -> st
         raise click.BadParameter(str(exc)) from None
 
 
+def _filters(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, Any]:
+    from .filters import parse_filters  # a usage error, before any index or model is opened
+
+    try:
+        return parse_filters(value)
+    except ColretrieveError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 tenant_option = click.option("--tenant", default=None, metavar="NAME", callback=_tenant,
                              help="The team whose pages to see and write, in an index many teams share "
                                   "[default: no team; sees every page].")
@@ -201,6 +210,9 @@ def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str
 @click.option("--candidates", type=click.IntRange(min=1), default=settings.CANDIDATES, show_default=True,
               help="Pages the prefilter passes to MaxSim.")
 @click.option("--file", "file_name", default=None, help="Only pages of PDFs with this file name.")
+@click.option("--filter", "filters", multiple=True, metavar="EXPR", callback=_filters,
+              help="Only pages where EXPR holds (repeatable, all must): 'page>=2', 'file in (a.pdf,b.pdf)', "
+                   "'file!=c.pdf', 'page<5'.")
 @click.option("--maps", "maps_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write a similarity-map PNG per hit into this folder: where on the page the query matched.")
 @click.option("--maps-per-token", is_flag=True, help="With --maps, also one map per query token.")
@@ -208,7 +220,8 @@ def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str
 @tenant_option
 @json_option
 def query(text: str, target: str | None, grpc: bool, k: int, exact: bool, candidates: int, file_name: str | None,
-          maps_dir: Path | None, maps_per_token: bool, device: str, tenant: str | None, as_json: bool) -> None:
+          filters: dict[str, Any], maps_dir: Path | None, maps_per_token: bool, device: str, tenant: str | None,
+          as_json: bool) -> None:
     """Print the K pages that best answer TEXT.
 
     Exit status 1 if the hits were printed but --maps could not be written.
@@ -216,8 +229,8 @@ def query(text: str, target: str | None, grpc: bool, k: int, exact: bool, candid
     if not searchable(text):
         _fail(f"query {text!r} has no letter or digit to search for")
     with _index().open(_target(target), device=device, grpc=grpc, read_only=True, tenant=tenant) as idx:
-        hits = idx.search(text, k=k, exact=exact, candidates=candidates,
-                          filter={"file": file_name} if file_name else None)
+        where = {**filters, **({"file": file_name} if file_name else {})}
+        hits = idx.search(text, k=k, exact=exact, candidates=candidates, filter=where or None)
         _print_hits(hits, as_json)
         if maps_dir:
             try:

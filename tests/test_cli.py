@@ -99,7 +99,8 @@ print("loaded:", sorted(m for m in ("torch", "transformers", "qdrant_client") if
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["query", "--help"], ["ingest", "x.pdf", "--dpi", "0"],
-                                  ["query", "?!"], ["frobnicate"]])
+                                  ["query", "?!"], ["frobnicate"], ["serve", "--help"], ["mcp", "--help"],
+                                  ["query", "x", "--filter", "page>>2"]])
 def test_help_version_and_usage_errors_load_no_model_library(args: list[str]) -> None:
     """They answer at once: neither torch nor transformers (seconds to import) is loaded."""
     run = subprocess.run([sys.executable, "-c", _LOADED, *args], capture_output=True, text=True, timeout=120)
