@@ -13,6 +13,7 @@ goes through here, so the payload schema and the completion protocol live in one
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator, Sequence
@@ -23,7 +24,7 @@ import numpy as np
 
 from .documents import path_text, raw_path
 from .encoders import MultiVectorEncoder
-from .errors import ColretrieveError
+from .errors import BadDocumentError, ColretrieveError
 from .page import Page
 from .scoring.lexical import bm25_document, term_set
 from .storage.base import BM25, ROWS, TERMS, Filter, PagePoint, Store
@@ -37,7 +38,11 @@ TENANT = "tenant"
 INDEXES = {"doc_id": "keyword", "path": "keyword", "file": "keyword", "state": "keyword", "page": "integer",
            TENANT: "tenant"}
 #: Payload fields a hit needs; the rest (vector cells) stays in the store.
-HIT_FIELDS = ("doc_id", "path", "path_raw", "page", "page_count", "text")
+#: The user's metadata of a page's document (`ingest --meta`, a `<file>.json` beside it).
+META = "meta"
+HIT_FIELDS = ("doc_id", "path", "path_raw", "page", "page_count", "text", META)
+#: Fields of a page's own that filters name as they are; any other name is the user's metadata.
+OWN_FIELDS = ("doc_id", "path", "file", "page", "page_count", "words_source", "width_pt", "height_pt")
 #: Completion marks written per request.
 MARK_BATCH = 256
 
@@ -55,19 +60,67 @@ def source(path: Path) -> dict[str, str | None]:
 
 
 def page_point(page: Page, vectors: np.ndarray, cells: np.ndarray, grid: tuple[int, int],
-               summary: np.ndarray, sparse: dict[str, Sparse] | None = None) -> PagePoint:
+               summary: np.ndarray, sparse: dict[str, Sparse] | None = None,
+               meta: dict[str, Any] | None = None) -> PagePoint:
     """A page as it is stored: its vectors, its single vector, its sparse vectors (corpus
-    statistics, `lexical_vectors`) and its payload, PARTIAL."""
+    statistics, `lexical_vectors`), its payload, PARTIAL, and its document's metadata."""
     return PagePoint(
         id=point_id(page.doc_id, page.page_no), vectors=vectors, summary=summary, sparse=sparse or {},
         payload={"doc_id": page.doc_id, **source(page.path), "page": page.page_no, "page_count": page.page_count,
                  "width_pt": page.width_pt, "height_pt": page.height_pt, "text": page.text,
-                 "words_source": page.words_source, "cells": cells.tolist(), "grid": list(grid), "state": PARTIAL})
+                 "words_source": page.words_source, "cells": cells.tolist(), "grid": list(grid), "state": PARTIAL,
+                 **({META: meta} if meta else {})})
 
 
 def lexical_vectors(text: str, encoder: MultiVectorEncoder) -> dict[str, Sparse]:
     """A page's share of the corpus statistics hybrid scoring reads (scoring/lexical.py)."""
     return {BM25: bm25_document(text), TERMS: term_set(encoder.page_terms(text))}
+
+
+#: A metadata name: what a filter expression can name (filters.py).
+META_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+#: The file beside a document that holds its metadata: `report.pdf.json` for `report.pdf`.
+SIDECAR = ".json"
+
+
+def check_metadata(meta: Any, where: str) -> dict[str, Any]:
+    """`meta` if it is metadata colretrieve can store and filter on: names that are not a
+    page's own fields, values that are text, numbers, true/false or lists of text or numbers."""
+    if not isinstance(meta, dict):
+        raise ColretrieveError(f"{where}: metadata is a JSON object of names and values, not {type(meta).__name__}")
+    for key, value in meta.items():
+        if not META_KEY.fullmatch(key) or key in OWN_FIELDS:
+            raise ColretrieveError(f"{where}: {key!r} cannot name metadata (letters, digits, '_' or '-', not one of "
+                                   f"{', '.join(OWN_FIELDS)})")
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(item, (str, int, float, bool)) for item in items):
+            raise ColretrieveError(f"{where}: {key!r} must be text, a number, true/false or a list of them")
+    return meta
+
+
+def metadata_of(path: Path) -> dict[str, Any]:
+    """What the `<file>.json` beside `path` says of it ({} if there is none); a file that is
+    not such metadata is a BadDocumentError naming it."""
+    beside = path.with_name(path.name + SIDECAR)
+    try:
+        raw = beside.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise BadDocumentError(path, f"its metadata {beside.name} cannot be read ({exc.strerror})") from None
+    try:
+        return check_metadata(json.loads(raw), beside.name)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadDocumentError(path, f"its metadata {beside.name} is not valid JSON ({exc})") from None
+    except ColretrieveError as exc:
+        raise BadDocumentError(path, str(exc)) from None
+
+
+def user_filter(filter: Filter | None) -> Filter | None:
+    """A user's filter with metadata names read as such (`year` is `meta.year`)."""
+    if not filter:
+        return filter
+    return {key if key in OWN_FIELDS else f"{META}.{key}": value for key, value in filter.items()}
 
 
 def searchable_only(filter: Filter | None) -> Filter:

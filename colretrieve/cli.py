@@ -51,6 +51,15 @@ def _filters(ctx: click.Context, param: click.Parameter, value: tuple[str, ...])
         raise click.BadParameter(str(exc)) from None
 
 
+def _metadata(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, Any]:
+    from .filters import parse_metadata
+
+    try:
+        return parse_metadata(value)
+    except ColretrieveError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 tenant_option = click.option("--tenant", default=None, metavar="NAME", callback=_tenant,
                              help="The team whose pages to see and write, in an index many teams share "
                                   "[default: no team; sees every page].")
@@ -170,13 +179,16 @@ def main() -> None:
 @layout_options
 @device_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--meta", "metadata", multiple=True, metavar="KEY=VALUE", callback=_metadata,
+              help="Metadata of these documents, returned with their hits and taken by --filter (repeatable); "
+                   "a FILE.json beside a document adds its own.")
 @tenant_option
 @json_option
 def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str, prefilter: str | None,
            max_pixels: int | None, dpi: int, renderer: str, ocr: str, pool_factor: int, vector_format: str,
            images: bool, batch_size: int | None, store: str, on_disk: bool, quantization: str | None,
            shards: int | None, replicas: int | None, write_consistency: int | None,
-           device: str, quiet: bool, tenant: str | None, as_json: bool) -> None:
+           device: str, quiet: bool, metadata: dict[str, Any], tenant: str | None, as_json: bool) -> None:
     """Add the PDFs in PATHS (files or folders, searched recursively) to the index.
 
     Image files named in PATHS are pages too; --images also takes those found in folders.
@@ -189,7 +201,7 @@ def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str
                               store=store, qdrant=_layout(on_disk, quantization, shards, replicas, write_consistency),
                               tenant=tenant, **options) as idx:
         report = idx.ingest(paths, images=images, progress=not quiet and not as_json, batch_size=batch_size,
-                            echo=lambda line: click.echo(line, err=True))
+                            echo=lambda line: click.echo(line, err=True), metadata=metadata)
     if as_json:
         click.echo(json.dumps({"documents": report.documents, "pages": report.pages,
                                "unchanged": report.unchanged, "seconds": round(report.seconds, 3),
@@ -212,7 +224,7 @@ def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str
 @click.option("--file", "file_name", default=None, help="Only pages of PDFs with this file name.")
 @click.option("--filter", "filters", multiple=True, metavar="EXPR", callback=_filters,
               help="Only pages where EXPR holds (repeatable, all must): 'page>=2', 'file in (a.pdf,b.pdf)', "
-                   "'file!=c.pdf', 'page<5'.")
+                   "'year>=2020' (metadata), 'lang not in (de,it)', 'draft', 'not draft'.")
 @click.option("--maps", "maps_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write a similarity-map PNG per hit into this folder: where on the page the query matched.")
 @click.option("--maps-per-token", is_flag=True, help="With --maps, also one map per query token.")

@@ -40,6 +40,17 @@ def parse_filters(expressions: Iterable[str]) -> dict[str, Any]:
     return filter
 
 
+def parse_metadata(items: Iterable[str]) -> dict[str, Any]:
+    """`KEY=VALUE` items (`ingest --meta year=2021`), values read as filter values are."""
+    meta: dict[str, Any] = {}
+    for item in items:
+        key, equals, raw = item.partition("=")
+        if not equals or not re.fullmatch(KEY, key.strip()):
+            raise ColretrieveError(f"--meta {item!r}: expected KEY=VALUE")
+        meta[key.strip()] = _value(raw)
+    return meta
+
+
 def _parse(expression: str) -> tuple[str, Any]:
     if found := _IN.match(expression):
         key, how, items = found.groups()

@@ -238,7 +238,7 @@ class Index:
     def ingest(self, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
                echo: Callable[[str], None] | None = None, batch_size: int | None = None,
                report: IngestReport | None = None, within: Sequence[Path] | None = None,
-               optimize: bool = True) -> IngestReport:
+               optimize: bool = True, metadata: dict[str, Any] | None = None) -> IngestReport:
         """Add the documents under `paths`; unchanged files are skipped, interrupted ones resumed.
 
         With `images`, image files in folders (PNG, JPEG, TIFF, WebP, BMP, GIF) are pages too;
@@ -251,13 +251,18 @@ class Index:
         `within`: folders files must lie in, links resolved (a service's allowed roots).
         `optimize` False leaves the store's reorganisation for later (`Store.optimize`): it holds
         searches in this process while it runs (4 s at 10k pages), which a service cannot afford
-        after every job.
+        after every job. `metadata` is stored with every page of these documents and returned in
+        their hits, merged under what a `<file>.json` beside a document says of it; an unchanged
+        document gets its metadata set again.
         """
         self._one_team()
+        if metadata:
+            catalog.check_metadata(metadata, "metadata")
         self._changed()
         try:
             return ingest(self._store, self._models, paths, images=images, progress=progress, echo=echo,
-                          batch_size=batch_size, report=report, within=within, optimize=optimize)
+                          batch_size=batch_size, report=report, within=within, optimize=optimize,
+                          metadata=metadata)
         finally:  # a search during the ingest (a reader's) may have cached the corpus as it was then
             self._changed()
 
@@ -268,7 +273,9 @@ class Index:
         Parameters
         ----------
         filter
-            Payload conditions, e.g. `{"file": "report.pdf"}` or `{"doc_id": [a, b]}`.
+            Payload conditions, e.g. `{"file": "report.pdf"}`, `{"doc_id": [a, b]}`,
+            `{"page": {"gte": 2}}`; names other than a page's own fields (catalog.OWN_FIELDS)
+            are the documents' metadata (`{"year": {"gte": 2020}}`).
         exact
             Score every page instead of the prefilter's `candidates`: slower, and the
             yardstick for the prefilter's recall.
@@ -278,7 +285,7 @@ class Index:
 
         A query without a letter or a digit (`search.searchable`) finds nothing.
         """
-        return self._searcher.search(text, k, filter, exact=exact, candidates=candidates)
+        return self._searcher.search(text, k, catalog.user_filter(filter), exact=exact, candidates=candidates)
 
     def similarity_maps(self, text: str, hits: Sequence[Hit], directory: str | Path,
                         per_token: bool = False) -> list[Path]:
@@ -422,7 +429,7 @@ class SharedIndex(Index):
     def ingest(self, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
                echo: Callable[[str], None] | None = None, batch_size: int | None = None,
                report: IngestReport | None = None, within: Sequence[Path] | None = None,
-               optimize: bool = True) -> IngestReport:
+               optimize: bool = True, metadata: dict[str, Any] | None = None) -> IngestReport:
         raise self._busy()
 
     def delete(self, target: str | Path) -> int:

@@ -77,19 +77,20 @@ class _Job:
     reader: DocumentReader | None = None
     left: int = 0  # pages not yet stored
     failed: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)  # the user's metadata of the document
 
 
 def ingest(store: Store, models: Models, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
            echo: Callable[[str], None] | None = None, batch_size: int | None = None,
            report: IngestReport | None = None, within: Sequence[Path] | None = None,
-           optimize: bool = True) -> IngestReport:
+           optimize: bool = True, metadata: dict[str, Any] | None = None) -> IngestReport:
     """Add the documents under `paths` to `store` (see `Index.ingest`). The models load only
     when there are pages to encode, and a model that cannot load stops the run."""
     say = echo or (lambda line: None)
     report = report if report is not None else IngestReport()
     started = time.perf_counter()
     run = _Run(store, models, report, say)
-    jobs = run.plan(paths, images, within)
+    jobs = run.plan(paths, images, within, metadata or {})
     total = report.planned = sum(job.page_count - len(job.stored) for job in jobs)
     if total:
         models.load()
@@ -142,15 +143,19 @@ class _Run:
         return self.models.encoder
 
     # ---- plan ------------------------------------------------------------------------
-    def plan(self, paths: Iterable[str | Path], images: bool, within: Sequence[Path] | None = None) -> list[_Job]:
+    def plan(self, paths: Iterable[str | Path], images: bool, within: Sequence[Path] | None = None,
+             metadata: dict[str, Any] | None = None) -> list[_Job]:
         """Hash and open every file once: bad files are reported before the long part."""
         jobs: list[_Job] = []
         planned: set[str] = set()
         for path in self._discover(paths, images, within):
             try:
+                meta = {**(metadata or {}), **catalog.metadata_of(path)}
                 state = file_state(path)
                 doc_id = content_hash(path)
                 if doc_id in planned or self._is_complete(doc_id, path):
+                    if meta and doc_id not in planned:
+                        self.store.set_payload({"doc_id": doc_id}, {catalog.META: meta})
                     self.report.unchanged += 1
                     continue
                 with open_document(path, doc_id, dpi=self.config.dpi) as reader:
@@ -162,7 +167,7 @@ class _Run:
                 self.say(self.report.skip(path, exc.strerror or str(exc)))
                 continue
             planned.add(doc_id)
-            jobs.append(_Job(path, doc_id, page_count, catalog.stored_pages(self.store, doc_id), state))
+            jobs.append(_Job(path, doc_id, page_count, catalog.stored_pages(self.store, doc_id), state, meta=meta))
         return jobs
 
     def _discover(self, paths: Iterable[str | Path], images: bool, within: Sequence[Path] | None) -> Iterator[Path]:
@@ -267,10 +272,11 @@ class _Run:
         encoded = self.encoder.encode_pages(pages)
         singles = self.models.prefilter.embed_pages(pages, encoded)
         points = []
-        for page, item, summary in zip(pages, encoded, singles):
+        for (job, page), item, summary in zip(batch, encoded, singles):
             vectors, cells = pool_tokens(item.vectors, item.cells, self.config.pool_factor)
             sparse = catalog.lexical_vectors(page.text, self.encoder) if self.config.lexical else {}
-            points.append(catalog.page_point(page, vectors, cells, item.grid or self.encoder.grid, summary, sparse))
+            points.append(catalog.page_point(page, vectors, cells, item.grid or self.encoder.grid, summary, sparse,
+                                             job.meta))
         self.store.upsert(points)
         for page in pages:
             page.release()

@@ -55,6 +55,8 @@ class Hit:
     dpi: int = field(default=DPI, repr=False)
     #: The file name's bytes in hex where they are not UTF-8 (`path` shows them escaped).
     path_raw: str | None = field(default=None, repr=False)
+    #: The metadata of the page's document (`ingest --meta`, a `<file>.json` beside it).
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def image(self, dpi: int | None = None) -> Image.Image:
         """The page rendered again at `dpi` (the index's by default), within MAX_PIXELS."""
@@ -83,11 +85,11 @@ class Hit:
         """The hit for a stored page, from its payload's HIT_FIELDS."""
         return cls(rank=rank, score=score, doc_id=payload["doc_id"], path=payload["path"], page=payload["page"],
                    page_count=payload["page_count"], text=payload["text"], dpi=dpi,
-                   path_raw=payload.get("path_raw"))
+                   path_raw=payload.get("path_raw"), metadata=payload.get(catalog.META) or {})
 
     def to_dict(self) -> dict[str, Any]:
         return {"rank": self.rank, "score": self.score, "path": self.path, "page": self.page,
-                "page_count": self.page_count, "doc_id": self.doc_id, "text": self.text}
+                "page_count": self.page_count, "doc_id": self.doc_id, "text": self.text, "metadata": self.metadata}
 
 
 class Searcher:

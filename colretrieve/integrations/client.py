@@ -66,7 +66,7 @@ class Client:
 
     def _hit(self, found: dict[str, Any]) -> RemoteHit:
         return RemoteHit(**{name: found[name] for name in ("rank", "score", "doc_id", "path", "page", "page_count",
-                                                          "text")}, client=self)
+                                                          "text")}, metadata=found.get("metadata") or {}, client=self)
 
     def search(self, text: str, k: int = K, filter: Filter | None = None, *, exact: bool = False) -> list[Hit]:
         """As `Index.search`; the service bounds `k` (settings.MAX_K)."""

@@ -27,10 +27,11 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
+from ..catalog import META_KEY
 from ..errors import (
     ColretrieveError,
     DiskFullError,
@@ -92,15 +93,33 @@ class Numbers(BaseModel):
     exists: bool | None = None
 
 
+class Conditions(Numbers):
+    """Conditions on a metadata field (text or numbers)."""
+
+    not_: Name | Number | list[Name | Number] | None = Field(None, alias="not")  # type: ignore[assignment]
+
+
+MetaValue = StrictStr | StrictInt | float | bool | list[StrictStr | StrictInt | float] | Conditions
+
+
 class PageFilter(BaseModel):
     """Pages whose fields equal the value given (a list: any of its values), or meet the
-    conditions given (e.g. `{"page": {"gte": 2, "lte": 5}}`, `{"file": {"not": "a.pdf"}}`)."""
+    conditions given (e.g. `{"page": {"gte": 2, "lte": 5}}`, `{"file": {"not": "a.pdf"}}`);
+    other names are the documents' metadata (`{"year": {"gte": 2020}}`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, MetaValue] = Field(init=False)
     doc_id: Name | list[Name] | Words | None = None
     path: Name | list[Name] | Words | None = None
     file: Name | list[Name] | Words | None = None
     page: Number | list[Number] | Numbers | None = None
+
+    @model_validator(mode="after")
+    def _names(self) -> PageFilter:
+        for key in self.__pydantic_extra__ or {}:
+            if not META_KEY.fullmatch(key):
+                raise ValueError(f"{key!r} cannot name metadata (letters, digits, '_' or '-')")
+        return self
 
     def conditions(self) -> dict[str, Any]:
         return {key: value for key, value in self.model_dump(by_alias=True, exclude_none=True).items()
@@ -124,6 +143,7 @@ class PageOut(BaseModel):
     page: int
     page_count: int
     text: str
+    metadata: dict[str, Any] = {}
     image_url: str
 
 
