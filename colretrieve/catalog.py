@@ -98,6 +98,19 @@ def check_metadata(meta: Any, where: str) -> dict[str, Any]:
     return meta
 
 
+def metadata_indexes(meta: dict[str, Any]) -> dict[str, str]:
+    """Payload indexes for the names of `meta`, by the kind of their values (a list's first
+    item), so filters on them stay fast as the store grows."""
+    kinds: dict[str, str] = {}
+    for key, value in meta.items():
+        item = (value or [None])[0] if isinstance(value, list) else value
+        kind = ("bool" if isinstance(item, bool) else "integer" if isinstance(item, int)
+                else "float" if isinstance(item, float) else "keyword" if isinstance(item, str) else None)
+        if kind:
+            kinds[f"{META}.{key}"] = kind
+    return kinds
+
+
 def metadata_of(path: Path) -> dict[str, Any]:
     """What the `<file>.json` beside `path` says of it ({} if there is none); a file that is
     not such metadata is a BadDocumentError naming it."""

@@ -5,7 +5,8 @@ read into the filter dict every store takes (storage/base.py).
     page>=2, page<5     a range          file in (a.pdf,b)   any of them
     file not in (a,b)   none of them     draft / not draft   the field holds a value / holds none
 
-Values that read as numbers are numbers; quotes keep a value as text ('"2020"').
+Values that read as numbers are numbers, true and false are booleans; quotes keep a value as
+text ('"2020"', '"true"').
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def _parse(expression: str) -> tuple[str, Any]:
             return key, value
         if operator == "!=":
             return key, {"not": value}
-        if isinstance(value, str):
+        if isinstance(value, (str, bool)):
             raise ColretrieveError(f"--filter {expression!r}: {operator} compares numbers, not {raw!r}")
         return key, {_BOUNDS[operator]: value}
     if found := _PRESENT.match(expression):
@@ -83,6 +84,8 @@ def _value(raw: str) -> Any:
     text = raw.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]
+    if text in ("true", "false"):
+        return text == "true"
     if _INT.match(text):
         return int(text)
     return float(text) if _FLOAT.match(text) else text

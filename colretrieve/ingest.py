@@ -148,9 +148,11 @@ class _Run:
         """Hash and open every file once: bad files are reported before the long part."""
         jobs: list[_Job] = []
         planned: set[str] = set()
+        indexes: dict[str, str] = {}  # for the metadata names the documents bring
         for path in self._discover(paths, images, within):
             try:
                 meta = {**(metadata or {}), **catalog.metadata_of(path)}
+                indexes = {**catalog.metadata_indexes(meta), **indexes}
                 state = file_state(path)
                 doc_id = content_hash(path)
                 if doc_id in planned or self._is_complete(doc_id, path):
@@ -168,6 +170,8 @@ class _Run:
                 continue
             planned.add(doc_id)
             jobs.append(_Job(path, doc_id, page_count, catalog.stored_pages(self.store, doc_id), state, meta=meta))
+        if indexes:
+            self.store.index_fields(indexes)
         return jobs
 
     def _discover(self, paths: Iterable[str | Path], images: bool, within: Sequence[Path] | None) -> Iterator[Path]:

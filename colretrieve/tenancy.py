@@ -20,7 +20,7 @@ import numpy as np
 
 from .catalog import TENANT
 from .errors import ColretrieveError
-from .storage import Candidate, Filter, PagePoint, ScoringStore, Store, StoredPage, StoreScores
+from .storage import Candidate, Filter, Indexes, PagePoint, ScoringStore, Store, StoredPage, StoreScores
 from .vectors.sparse import Sparse
 
 #: What a tenant name may be: it is typed on command lines and sent in requests.
@@ -100,6 +100,9 @@ class TenantView:
 
     def flush(self) -> None:
         self.store.flush()
+
+    def index_fields(self, indexes: Indexes) -> None:
+        self.store.index_fields(indexes)
 
     def optimize(self) -> None:
         self.store.optimize()

@@ -24,6 +24,8 @@ from tests.helpers import CENSUS, cli
     (["draft"], {"draft": {"exists": True}}),
     (["not draft"], {"draft": {"exists": False}}),
     (["code='2020'"], {"code": "2020"}),
+    (["draft=true", "final!=false"], {"draft": True, "final": {"not": False}}),
+    (["flag='true'"], {"flag": "true"}),
     (["name=a=b"], {"name": "a=b"}),
     (["page>=2", "page!=3"], {"page": {"gte": 2, "not": 3}}),
 ])
@@ -35,6 +37,7 @@ def test_expressions(expressions: list[str], expected: dict) -> None:
     (["page>>2"], "> compares numbers, not .>2."),
     (["page ~ 2"], "expected FIELD=VALUE"),
     (["year>=recent"], ">= compares numbers"),
+    (["year<true"], "< compares numbers"),
     (["file in ()"], "no values"),
     (["file=a.pdf", "file=b.pdf"], "already matched to a value"),
     (["page>=2", "page>=3"], "already has gte"),

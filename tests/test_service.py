@@ -5,6 +5,7 @@ searches run, the API key, path confinement, size limits and bad requests."""
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import socket
 import subprocess
@@ -262,8 +263,10 @@ def test_an_ingest_job_while_searches_run_sees_complete_documents_only(http: htt
 
 def test_delete_a_document(http: httpx.Client, root: Path) -> None:
     extra = copies(Path(__file__).parents[1] / "samples", root / "to-delete", "d")[:1]
-    job = wait_for(http, http.post("/ingest", json={"paths": [str(extra[0])]}).json())
+    job = wait_for(http, http.post("/ingest", json={"paths": [str(extra[0])], "metadata": {"batch": 7}}).json())
     assert job["state"] == "done" and job["documents"] == 1
+    found = http.post("/search", json={"query": "table", "k": 10, "filter": {"batch": 7}}).json()["hits"]
+    assert {h["path"] for h in found} == {str(extra[0])} and found[0]["metadata"] == {"batch": 7}
     doc = next(d for d in http.get("/documents").json()["documents"] if d["path"] == str(extra[0]))
     deleted = http.delete(f"/documents/{doc['doc_id']}")
     assert deleted.json() == {"doc_id": doc["doc_id"], "deleted_pages": doc["pages"]}
@@ -273,11 +276,24 @@ def test_delete_a_document(http: httpx.Client, root: Path) -> None:
 def test_uploads_are_kept_and_searchable(http: httpx.Client, samples: Path, tmp_path: Path) -> None:
     pdf = copies(samples, tmp_path, "up")[-1]
     with open(pdf, "rb") as handle:
-        job = http.post("/ingest/upload", files=[("files", (pdf.name, handle, "application/pdf"))]).json()
+        job = http.post("/ingest/upload", files=[("files", (pdf.name, handle, "application/pdf"))],
+                        data={"metadata": '{"source": "upload", "year": 2020}'}).json()
     job = wait_for(http, job)
     assert job["state"] == "done" and job["documents"] == 1 and "/uploads/" in job["paths"][0]
     hit = http.post("/search", json={"query": "census table", "k": 3, "filter": {"file": pdf.name}}).json()["hits"][0]
     assert http.get(hit["image_url"]).status_code == 200  # rendered from the kept upload
+    assert hit["metadata"] == {"source": "upload", "year": 2020}
+
+
+@pytest.mark.parametrize("metadata", [{"page": 2}, {"a b": 1}, {"x": {"nested": 1}}, {"x": None}, [1]])
+def test_bad_metadata_is_422_before_any_job(http: httpx.Client, root: Path, metadata: object) -> None:
+    answer = http.post("/ingest", json={"paths": [str(root)], "metadata": metadata})
+    assert answer.status_code == 422 and "metadata" in answer.json()["error"]
+    upload = http.post("/ingest/upload", files=[("files", ("a.pdf", b"%PDF-1.4", "application/pdf"))],
+                       data={"metadata": json.dumps(metadata)})
+    assert upload.status_code == 422 and "metadata" in upload.json()["error"]
+    assert http.post("/ingest/upload", files=[("files", ("a.pdf", b"%PDF-1.4", "application/pdf"))],
+                     data={"metadata": "{year: 2020"}).status_code == 422
 
 
 @pytest.mark.parametrize("name", ["../evil.pdf", ".hidden.pdf"])
@@ -307,6 +323,19 @@ def test_the_client_is_shaped_like_an_index(url: str) -> None:
         assert client.stats()["pages"] >= 23 and client.documents()
         with pytest.raises(NotFoundError, match="404"):
             client.page(hits[0].doc_id, 999)
+
+
+def test_the_client_sends_metadata_with_an_upload(url: str, samples: Path, tmp_path: Path) -> None:
+    pdf = copies(samples, tmp_path, "meta")[0]
+    with Client(url, api_key=KEY) as client:
+        job = client.upload([pdf], metadata={"team": "legal", "reviewed": True})
+        while job["state"] == "running":
+            time.sleep(0.2)
+            job = client.job(job["id"])
+        assert job["state"] == "done", job
+        hits = client.search("table", k=5, filter={"team": "legal", "reviewed": True})
+        assert {Path(h.path).name for h in hits} == {pdf.name}
+        assert hits[0].metadata == {"team": "legal", "reviewed": True}
 
 
 # ---- MCP at /mcp ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ are `Hit`s whose `image()` asks the service for the page, since the source file 
 from __future__ import annotations
 
 import io
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,18 +91,22 @@ class Client:
         """Remove a document by its full id; the number of pages removed."""
         return int(self._call("DELETE", f"/documents/{doc_id}").json()["deleted_pages"])
 
-    def ingest(self, paths: list[str | Path], *, images: bool = False) -> dict[str, Any]:
-        """Start an ingest job of files on the service's disk (under its --root folders); the
-        job's state, which `job(id)` follows."""
-        body = {"paths": [str(path) for path in paths], "images": images, "tenant": self.tenant}
+    def ingest(self, paths: list[str | Path], *, images: bool = False,
+               metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Start an ingest job of files on the service's disk (under its --root folders), with
+        `metadata` for each of their pages; the job's state, which `job(id)` follows."""
+        body = {"paths": [str(path) for path in paths], "images": images, "tenant": self.tenant,
+                "metadata": metadata or {}}
         return dict(self._call("POST", "/ingest", json=body).json())
 
-    def upload(self, files: list[str | Path]) -> dict[str, Any]:
-        """Start an ingest job of local files, sent to the service (which keeps them)."""
+    def upload(self, files: list[str | Path], *, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Start an ingest job of local files, sent to the service (which keeps them), with
+        `metadata` for each of their pages."""
         handles = [open(path, "rb") for path in files]
         try:
             parts = [("files", (Path(path).name, handle)) for path, handle in zip(files, handles)]
-            return dict(self._call("POST", "/ingest/upload", files=parts).json())
+            form = {"metadata": json.dumps(metadata)} if metadata else None
+            return dict(self._call("POST", "/ingest/upload", files=parts, data=form).json())
         finally:
             for handle in handles:
                 handle.close()

@@ -11,6 +11,7 @@ for what the client sent, 5xx only for the server's own trouble.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import signal
@@ -22,16 +23,25 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import FastAPI, File, Query, Request, UploadFile
+from fastapi import FastAPI, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
-from ..catalog import META_KEY
+from ..catalog import META_KEY, check_metadata
 from ..errors import (
     ColretrieveError,
     DiskFullError,
@@ -151,12 +161,28 @@ class SearchResponse(BaseModel):
     hits: list[PageOut]
 
 
+def _checked(metadata: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return check_metadata(metadata, "metadata")
+    except ColretrieveError as exc:
+        raise ValueError(str(exc)) from None
+
+
+#: The metadata an ingest request gives every page of its files (`ingest --meta`).
+Metadata = Annotated[dict[str, StrictStr | StrictInt | float | bool | list[StrictStr | StrictInt | float | bool]],
+                     AfterValidator(_checked)]
+MAX_META_NAMES = 64
+META_HELP = ("Names and values stored with every page of these files, returned in hits and taken by filters "
+             "(a `<file>.json` beside a file adds its own).")
+
+
 class IngestRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     paths: list[Name] = Field(min_length=1, max_length=1000,
                               description="Files or folders on the server's disk, under one of its --root folders.")
     images: bool = Field(False, description="Also take image files found in folders.")
     tenant: str | None = Field(None, pattern=TENANT)
+    metadata: Metadata = Field(default_factory=dict, max_length=MAX_META_NAMES, description=META_HELP)
 
 
 class JobOut(BaseModel):
@@ -380,12 +406,15 @@ def create_app(index: Index, *, key: str | None = None, roots: Sequence[Path] = 
     @app.post("/ingest", status_code=202, summary="Ingest files on the server's disk, as a background job.")
     def ingest(request: IngestRequest) -> JobOut:
         paths = [_confined(Path(name), allowed) for name in request.paths]
-        return JobOut(**jobs.start(view(request.tenant), lambda: paths, allowed, request.images).to_dict())
+        return JobOut(**jobs.start(view(request.tenant), lambda: paths, allowed, request.images,
+                                   metadata=request.metadata).to_dict())
 
     @app.post(UPLOAD_PATH, status_code=202, summary="Ingest uploaded files, as a background job.",
               responses={413: {"model": Problem}})
     def upload(files: Annotated[list[UploadFile], File(description="PDFs or page images.")],
-               tenant: Tenant = None) -> JobOut:
+               tenant: Tenant = None,
+               metadata: Annotated[str | None, Form(description=f"A JSON object: {META_HELP}")] = None) -> JobOut:
+        meta = _form_metadata(metadata)
         if index.directory is None:
             raise HTTPException(400, "this service's index is on a Qdrant server: it keeps no uploaded files; "
                                      "ingest paths on the server's disk instead")
@@ -407,7 +436,7 @@ def create_app(index: Index, *, key: str | None = None, roots: Sequence[Path] = 
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
 
-        return JobOut(**jobs.start(target, saved, [folder.resolve()], after=tidy).to_dict())
+        return JobOut(**jobs.start(target, saved, [folder.resolve()], after=tidy, metadata=meta).to_dict())
 
     @app.get("/jobs/{job_id}", summary="How an ingest job is going.")
     def job(job_id: Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$")]) -> JobOut:
@@ -428,6 +457,22 @@ def create_app(index: Index, *, key: str | None = None, roots: Sequence[Path] = 
 def jsonable(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """Validation errors without the parts JSON cannot carry (exceptions in `ctx`)."""
     return [{key: value for key, value in dict(error).items() if key in ("type", "loc", "msg")} for error in errors]
+
+
+def _form_metadata(raw: str | None) -> dict[str, Any]:
+    """The `metadata` field of an upload form, checked as IngestRequest checks its own."""
+    if raw is None:
+        return {}
+    try:
+        return Upload.model_validate({"metadata": json.loads(raw)}).metadata
+    except json.JSONDecodeError as exc:
+        raise HTTPException(422, f"metadata: not a JSON object ({exc})") from None
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+class Upload(BaseModel):
+    metadata: Metadata = Field(max_length=MAX_META_NAMES)
 
 
 def _confined(path: Path, roots: Sequence[Path]) -> Path:

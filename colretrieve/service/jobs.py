@@ -83,7 +83,8 @@ class Jobs:
             self._writing.release()
 
     def start(self, index: Index, paths: Callable[[], Sequence[Path]], within: Sequence[Path],
-              images: bool = False, after: Callable[[Job], None] | None = None) -> Job:
+              images: bool = False, after: Callable[[Job], None] | None = None,
+              metadata: dict[str, Any] | None = None) -> Job:
         """A job ingesting what `paths()` gives (called once the slot is held: an upload is
         written only for a job that will run); `after(job)` runs when it ends."""
         if not self._writing.acquire(blocking=False):
@@ -95,7 +96,8 @@ class Jobs:
                 self._jobs[job.id] = job
                 while len(self._jobs) > KEEP:
                     self._jobs.popitem(last=False)
-            self._thread = threading.Thread(target=self._run, args=(index, job, files, list(within), images, after),
+            self._thread = threading.Thread(target=self._run, args=(index, job, files, list(within), images, after,
+                                                                          metadata or {}),
                                             daemon=True, name=f"ingest-{job.id[:8]}")
             self._thread.start()
         except BaseException:
@@ -104,9 +106,10 @@ class Jobs:
         return job
 
     def _run(self, index: Index, job: Job, paths: list[Path], within: list[Path], images: bool,
-             after: Callable[[Job], None] | None) -> None:
+             after: Callable[[Job], None] | None, metadata: dict[str, Any]) -> None:
         try:
-            index.ingest(paths, images=images, report=job.report, within=within, optimize=False)  # at shutdown
+            index.ingest(paths, images=images, report=job.report, within=within, optimize=False,  # at shutdown
+                         metadata=metadata)
             self.wrote = self.wrote or job.report.encoded > 0
             job.state = "done"
         except Exception as exc:  # the job's answer says why; the service goes on

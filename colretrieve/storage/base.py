@@ -25,8 +25,8 @@ from ..vectors.layout import PageArray, as_rows
 from ..vectors.sparse import Sparse
 
 Filter = dict[str, Any]
-#: Payload indexes a store is created with: field name -> "keyword", "integer" or "tenant" (a
-#: keyword that partitions the pages, Qdrant's is_tenant).
+#: Payload indexes: field name -> "keyword", "integer", "float", "bool" or "tenant" (a keyword
+#: that partitions the pages, Qdrant's is_tenant).
 Indexes = Mapping[str, str]
 
 #: Named vectors: a page's multi-vectors (MaxSim) and its single vector (the prefilter).
@@ -332,6 +332,10 @@ class Store(Protocol):
 
     def flush(self) -> None:
         """Make every write so far durable (e.g. after a document's completion mark)."""
+
+    def index_fields(self, indexes: Indexes) -> None:
+        """Payload indexes on the fields of `indexes` that have none yet (the user's metadata
+        names, as documents bring them); a field's existing index stays as it is."""
 
     def optimize(self) -> None:
         """After a run of writes: reorganise what they left so the next open stays quick as the

@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import qdrant_edge as qe
@@ -67,6 +67,7 @@ ROW = "vector_row"
 #: Payload index kinds by the names `create` takes.
 INDEX_KINDS: dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams] = {
     "keyword": qe.PayloadSchemaType.Keyword, "integer": qe.PayloadSchemaType.Integer,
+    "float": qe.PayloadSchemaType.Float, "bool": qe.PayloadSchemaType.Bool,
     "tenant": qe.KeywordIndexParams(is_tenant=True)}
 #: Bytes a write may take per float16 byte stored: the vector file and its int8 copy, with room
 #: to spare for the shard's payload and its write-ahead log.
@@ -76,10 +77,15 @@ WRITE_FACTOR = 2
 # qe.ConditionType (the union Filter(must=...) lists) is a name of the engine's stubs only: fine
 # in an annotation, which `from __future__ import annotations` leaves unevaluated.
 def _match(key: str, value: Any) -> qe.ConditionType:
-    return qe.FieldCondition(key, match=qe.MatchValue(value))
+    # The binding reads a Python bool as the integer it subclasses (True == 1 matches no stored
+    # true); numpy's bool is no int, and reaches the engine as a bool.
+    exact = cast(bool, np.bool_(value)) if isinstance(value, bool) else value
+    return qe.FieldCondition(key, match=qe.MatchValue(exact))
 
 
 def _match_any(key: str, values: list[Any]) -> qe.ConditionType:
+    if any(isinstance(value, bool) for value in values):  # no bool in MatchAny: one of several
+        return qe.Filter(should=[_match(key, value) for value in values])
     return qe.FieldCondition(key, match=qe.MatchAny(values))
 
 
@@ -170,8 +176,7 @@ class EdgeStore:
         path.mkdir(parents=True, exist_ok=True)
         ensure_room(path, 0, f"a new store in {path}")
         shard = qe.EdgeShard.create(str(path / SHARD_DIR), config)
-        for name, kind in (indexes or {}).items():
-            shard.update(qe.UpdateOperation.create_field_index(name, INDEX_KINDS[kind]))
+        _index_fields(shard, indexes or {})
         publish_json(path / SCHEMA_FILE, asdict(schema))
         publish_json(path / METADATA_FILE, metadata or {})
         return cls(path, shard, schema, vectors, metadata=metadata)
@@ -399,6 +404,9 @@ class EdgeStore:
     def flush(self) -> None:
         self._shard.flush()
 
+    def index_fields(self, indexes: Indexes) -> None:
+        _index_fields(self._shard, indexes)
+
     def optimize(self) -> None:
         """Rewrite the segments the writes filled into Qdrant's read-optimised form, which the next
         open maps instead of reading (10k pages: 0.6 s to open before, 0.13 s after). Crash-safe
@@ -442,3 +450,10 @@ def _first_line(exc: BaseException) -> str:
 def _remove(scratch: Path | None) -> None:
     if scratch is not None:  # the temporary folder copy_for_reading made
         shutil.rmtree(scratch.parent, ignore_errors=True)
+
+
+def _index_fields(shard: qe.EdgeShard, indexes: Indexes) -> None:
+    known = shard.info().payload_schema
+    for name, kind in indexes.items():
+        if name not in known:
+            shard.update(qe.UpdateOperation.create_field_index(name, INDEX_KINDS[kind]))

@@ -16,7 +16,6 @@ import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
-from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -82,6 +81,7 @@ PAYLOAD_BATCH = 1024
 #: Payload index kinds by the names `create` takes.
 INDEX_KINDS: dict[str, models.PayloadSchemaType | models.KeywordIndexParams] = {
     "keyword": models.PayloadSchemaType.KEYWORD, "integer": models.PayloadSchemaType.INTEGER,
+    "float": models.PayloadSchemaType.FLOAT, "bool": models.PayloadSchemaType.BOOL,
     "tenant": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)}
 _GRPC_TRANSIENT = {StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED, StatusCode.RESOURCE_EXHAUSTED}
 
@@ -189,6 +189,8 @@ def _match(key: str, value: Any) -> models.Condition:
 
 
 def _match_any(key: str, values: list[Any]) -> models.Condition:
+    if any(isinstance(value, bool) for value in values):  # MatchAny takes no bool: one of several
+        return models.Filter(should=[_match(key, value) for value in values])
     return models.FieldCondition(key=key, match=models.MatchAny(any=values))
 
 
@@ -257,10 +259,9 @@ class QdrantStore:
             collection, vectors_config=vectors, sparse_vectors_config=sparse or None, shard_number=options.shard_number,
             replication_factor=options.replication_factor, write_consistency_factor=options.write_consistency_factor,
             metadata={META_KEY: {"schema": asdict(schema), "config": metadata}}), options.retries, where)
-        for name, kind in {} if _is_local(client) else (indexes or {}).items():  # local mode has no payload indexes
-            with_retries(partial(client.create_payload_index, collection, name, INDEX_KINDS[kind]), options.retries,
-                         where)
-        return cls(client, collection, schema, metadata, options)
+        store = cls(client, collection, schema, metadata, options)
+        store.index_fields(indexes or {})
+        return store
 
     @classmethod
     def open(cls, client: QdrantClient, collection: str, schema: StoreSchema | None = None,
@@ -421,6 +422,14 @@ class QdrantStore:
     def flush(self) -> None:
         """Nothing to do: each write returns once the server has it in its write-ahead log (local
         mode: in its folder)."""
+
+    def index_fields(self, indexes: Indexes) -> None:
+        if self._local:  # local mode has no payload indexes
+            return
+        known = self._call(self.client.get_collection).payload_schema
+        for name, kind in indexes.items():
+            if name not in known:
+                self._call(self.client.create_payload_index, field_name=name, field_schema=INDEX_KINDS[kind])
 
     def optimize(self) -> None:
         """Nothing to do: the server's optimizers run by themselves."""

@@ -49,6 +49,21 @@ def test_ranges_negation_and_presence(filled) -> None:
     assert {c.id for c in found} == {p.id for p in a[5:]}
 
 
+def test_indexed_fields_filter_as_before(filled) -> None:
+    """Indexes only speed filters up: a value of another kind than its field's index still matches."""
+    store, a, b = filled
+    store.set_payload({"doc_id": "a", "page": [1, 2, 3]}, {"meta": {"year": 2019, "lang": "en", "draft": True}})
+    store.set_payload({"doc_id": "b"}, {"meta": {"year": "unknown", "score": 0.5, "lang": ["en", "fr"]}})
+    store.index_fields({"meta.year": "integer", "meta.lang": "keyword", "meta.draft": "bool", "meta.score": "float"})
+    store.index_fields({"meta.year": "keyword"})  # already indexed: kept as it is
+    assert store.count({"meta.year": {"gte": 2000}}) == 3
+    assert store.count({"meta.year": "unknown"}) == 3
+    assert store.count({"meta.lang": "fr"}) == 3 and store.count({"meta.lang": "en"}) == 6
+    assert store.count({"meta.draft": True}) == 3 and store.count({"meta.score": {"lt": 1}}) == 3
+    assert store.count({"meta.draft": {"not": True}}) == 12
+    assert store.count({"meta.draft": [False, True]}) == 3 and store.count({"meta.draft": False}) == 0
+
+
 @pytest.mark.parametrize("condition", [{"between": [1, 2]}, {}, {"gte": "2020"}, {"lt": True}])
 def test_an_unknown_or_malformed_condition_is_one_clear_error(filled, condition) -> None:
     store, _, _ = filled
