@@ -24,7 +24,7 @@ def rankings(dataset: Path, index_dir: Path, k: int) -> dict[str, list[list]]:
     with Index.open(index_dir, read_only=True) as index:
         for query_id, text in queries.items():
             for exact in (False, True):
-                hits = index.search(text, k=k, exact=exact)
+                hits = index.search(text, k=k, exact=exact, regions=False)
                 out[query_id + ("/exact" if exact else "")] = [[Path(h.path).name, h.page, round(h.score, 5)]
                                                               for h in hits]
     return out

@@ -5,7 +5,8 @@ goes through here, so the payload schema and the completion protocol live in one
 
 - a page's payload: doc_id (sha256 of the file), path (absolute, shown), path_raw (its bytes
   in hex where they are not UTF-8), file (the name it was given), page, page_count, width_pt,
-  height_pt, text, words_source, cells and grid (each vector's patch, for maps), state;
+  height_pt, text, words_source, boxes (its words' boxes, regions.py), cells and grid (each
+  vector's patch, for maps and regions), state;
 - a document counts only when all its pages are stored: pages are written PARTIAL, and the
   completion mark (state COMPLETE on all of them) is written last. Search, stats and
   documents see complete documents only; an interrupted ingest resumes from the partial ones.
@@ -26,6 +27,7 @@ from .documents import path_text, raw_path
 from .encoders import MultiVectorEncoder
 from .errors import BadDocumentError, ColretrieveError
 from .page import Page
+from .regions import BOXES, pack_boxes
 from .scoring.lexical import bm25_document, term_set
 from .storage.base import BM25, ROWS, TERMS, Filter, PagePoint, Store
 from .vectors.sparse import Sparse
@@ -41,6 +43,8 @@ INDEXES = {"doc_id": "keyword", "path": "keyword", "file": "keyword", "state": "
 #: The user's metadata of a page's document (`ingest --meta`, a `<file>.json` beside it).
 META = "meta"
 HIT_FIELDS = ("doc_id", "path", "path_raw", "page", "page_count", "text", META)
+#: Payload fields a hit's regions need besides (regions.py).
+REGION_FIELDS = ("cells", "grid", BOXES, "width_pt", "height_pt")
 #: Fields of a page's own that filters name as they are; any other name is the user's metadata.
 OWN_FIELDS = ("doc_id", "path", "file", "page", "page_count", "words_source", "width_pt", "height_pt")
 #: Completion marks written per request.
@@ -68,7 +72,8 @@ def page_point(page: Page, vectors: np.ndarray, cells: np.ndarray, grid: tuple[i
         id=point_id(page.doc_id, page.page_no), vectors=vectors, summary=summary, sparse=sparse or {},
         payload={"doc_id": page.doc_id, **source(page.path), "page": page.page_no, "page_count": page.page_count,
                  "width_pt": page.width_pt, "height_pt": page.height_pt, "text": page.text,
-                 "words_source": page.words_source, "cells": cells.tolist(), "grid": list(grid), "state": PARTIAL,
+                 "words_source": page.words_source, BOXES: pack_boxes(page.words), "cells": cells.tolist(),
+                 "grid": list(grid), "state": PARTIAL,
                  **({META: meta} if meta else {})})
 
 

@@ -228,15 +228,17 @@ def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str
 @click.option("--maps", "maps_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write a similarity-map PNG per hit into this folder: where on the page the query matched.")
 @click.option("--maps-per-token", is_flag=True, help="With --maps, also one map per query token.")
+@click.option("--crops", "crops_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write each hit's regions, cut from the page, as NN-<file>-pPAGE-rR.png in this folder.")
 @device_option
 @tenant_option
 @json_option
 def query(text: str, target: str | None, grpc: bool, k: int, exact: bool, candidates: int, file_name: str | None,
-          filters: dict[str, Any], maps_dir: Path | None, maps_per_token: bool, device: str, tenant: str | None,
-          as_json: bool) -> None:
-    """Print the K pages that best answer TEXT.
+          filters: dict[str, Any], maps_dir: Path | None, maps_per_token: bool, crops_dir: Path | None, device: str,
+          tenant: str | None, as_json: bool) -> None:
+    """Print the K pages that best answer TEXT, each with the regions of the page that matched.
 
-    Exit status 1 if the hits were printed but --maps could not be written.
+    Exit status 1 if the hits were printed but --maps or --crops could not be written.
     """
     if not searchable(text):
         _fail(f"query {text!r} has no letter or digit to search for")
@@ -252,6 +254,16 @@ def query(text: str, target: str | None, grpc: bool, k: int, exact: bool, candid
                 sys.exit(1)
             for path in maps:
                 click.echo(f"map: {path}", err=True)
+        if crops_dir:
+            from .grounding import write_crops
+
+            try:
+                crops = write_crops(hits, crops_dir)
+            except (ColretrieveError, OSError) as exc:
+                click.echo(f"error: --crops: {exc}", err=True)
+                sys.exit(1)
+            for path in crops:
+                click.echo(f"crop: {path}", err=True)
 
 
 def _print_hits(hits: list, as_json: bool) -> None:
@@ -265,6 +277,9 @@ def _print_hits(hits: list, as_json: bool) -> None:
         snippet = " ".join(hit.text.split())[:160]
         click.echo(f"{hit.rank:>2}. {hit.score:7.3f}  {_shown(hit.path)}  page {hit.page}/{hit.page_count}")
         click.echo(f"    {snippet}" if snippet else "    (no text on this page)")
+        if hit.regions and hit.regions[0].text:
+            top = hit.regions[0]
+            click.echo(f"    match ({top.share:.0%} of the score): {' '.join(top.text.split())[:160]}")
 
 
 @main.command()

@@ -80,6 +80,20 @@ def write_maps(page: Image.Image, query: np.ndarray, vectors: np.ndarray, cells:
     return written
 
 
+def write_crops(hits: Sequence[Hit], directory: Path) -> list[Path]:
+    """Each hit's regions cut from its page, `NN-<file>-pPAGE-rR.png` in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for hit in hits:
+        if not hit.regions:
+            continue
+        page = hit.image()
+        for number, region in enumerate(hit.regions, 1):
+            written.append(directory / f"{hit.rank:02d}-{Path(hit.path).stem}-p{hit.page}-r{number}.png")
+            hit.crop(region, page=page).save(written[-1])
+    return written
+
+
 def hit_maps(store: Store, models: Models, text: str, hits: Sequence[Hit], directory: Path,
              per_token: bool = False, page_id: Callable[[str, int], str] = point_id) -> list[Path]:
     """A map per hit, `NN-<file>-pPAGE.png` in `directory` (see `Index.similarity_maps`);

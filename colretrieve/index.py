@@ -267,7 +267,7 @@ class Index:
             self._changed()
 
     def search(self, text: str, k: int = K, filter: Filter | None = None, *, exact: bool = False,
-               candidates: int = CANDIDATES) -> list[Hit]:
+               candidates: int = CANDIDATES, regions: bool = True) -> list[Hit]:
         """The `k` best pages for `text`.
 
         Parameters
@@ -282,10 +282,14 @@ class Index:
         candidates
             Pages the single-vector prefilter passes on to MaxSim (and, with hybrid scoring,
             to BM25 and IDF weighting: z-scores are taken over the candidates); at least `k`.
+        regions
+            Give each hit the regions of its page that matched (`Hit.regions`, regions.py):
+            a few milliseconds per hit; a benchmark run leaves them out.
 
         A query without a letter or a digit (`search.searchable`) finds nothing.
         """
-        return self._searcher.search(text, k, catalog.user_filter(filter), exact=exact, candidates=candidates)
+        return self._searcher.search(text, k, catalog.user_filter(filter), exact=exact, candidates=candidates,
+                                     regions=regions)
 
     def similarity_maps(self, text: str, hits: Sequence[Hit], directory: str | Path,
                         per_token: bool = False) -> list[Path]:
@@ -405,9 +409,11 @@ class SharedIndex(Index):
                                 "that process until it finishes")
 
     def search(self, text: str, k: int = K, filter: Filter | None = None, *, exact: bool = False,
-               candidates: int = CANDIDATES) -> list[Hit]:
-        found = self._read("search", {"text": text, "k": k, "filter": filter, "exact": exact, "candidates": candidates},
-                           lambda index: index.search(text, k, filter, exact=exact, candidates=candidates))
+               candidates: int = CANDIDATES, regions: bool = True) -> list[Hit]:
+        found = self._read("search", {"text": text, "k": k, "filter": filter, "exact": exact, "candidates": candidates,
+                                      "regions": regions},
+                           lambda index: index.search(text, k, filter, exact=exact, candidates=candidates,
+                                                      regions=regions))
         return [hit if isinstance(hit, Hit) else Hit(**hit) for hit in found]
 
     def similarity_maps(self, text: str, hits: Sequence[Hit], directory: str | Path,

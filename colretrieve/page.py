@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -27,6 +29,15 @@ class Word:
     @property
     def center(self) -> tuple[float, float]:
         return (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2
+
+
+def word_cells(words: Sequence[Word], grid: tuple[int, int]) -> np.ndarray:
+    """The (rows, cols) grid cell under each word's centre, row-major: where a word's vectors
+    are placed, and which words a region of cells holds."""
+    rows, cols = grid
+    centers = np.array([w.center for w in words], dtype=np.float32).reshape(-1, 2)  # x, y
+    return (np.minimum((centers[:, 1] * rows).astype(np.int32), rows - 1) * cols
+            + np.minimum((centers[:, 0] * cols).astype(np.int32), cols - 1))
 
 
 @dataclass

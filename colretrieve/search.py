@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -25,11 +25,12 @@ from .encoders.loading import pick_device
 from .errors import ColretrieveError
 from .models import Models
 from .queries import searchable
+from .regions import BOXES, Region, credits, find_regions, unpack_words
 from .scoring import maxsim_pages
 from .scoring.lexical import Lexicon, bm25_query, fuse
 from .scoring.ranking import best_first
-from .settings import CANDIDATES, DPI, HYBRID_WEIGHTS, IMAGE_SIDE, RESCORE
-from .storage import Candidate, Filter, ScoringStore, Store
+from .settings import CANDIDATES, CROP_MARGIN, DPI, HYBRID_WEIGHTS, IMAGE_SIDE, RESCORE
+from .storage import Candidate, Filter, ScoringStore, Store, StoredPage
 from .storage.base import BM25, TERMS
 
 if TYPE_CHECKING:
@@ -57,6 +58,11 @@ class Hit:
     path_raw: str | None = field(default=None, repr=False)
     #: The metadata of the page's document (`ingest --meta`, a `<file>.json` beside it).
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Where on the page the query matched, best first (regions.py).
+    regions: list[Region] = field(default_factory=list)
+
+    def __post_init__(self) -> None:  # a hit rebuilt from JSON (another process's, a service's)
+        self.regions = [r if isinstance(r, Region) else Region(**r) for r in self.regions]
 
     def image(self, dpi: int | None = None) -> Image.Image:
         """The page rendered again at `dpi` (the index's by default), within MAX_PIXELS."""
@@ -71,6 +77,16 @@ class Hit:
             page.release()
         return image
 
+    def crop(self, region: Region, margin: float = CROP_MARGIN, dpi: int | None = None,
+             page: Image.Image | None = None) -> Image.Image:
+        """The part of the page under `region`, `margin` (a share of the page) wider each way;
+        cut from `page` where it is this hit's page already rendered."""
+        image = page if page is not None else self.image(dpi)
+        x0, y0, x1, y1 = region.box
+        return image.crop((max(0, round((x0 - margin) * image.width)), max(0, round((y0 - margin) * image.height)),
+                           min(image.width, round((x1 + margin) * image.width)),
+                           min(image.height, round((y1 + margin) * image.height))))
+
     def png(self, max_side: int = IMAGE_SIDE) -> bytes:
         """The page image as PNG bytes, its long side at most `max_side`: what a service sends
         (an LLM reads ~1,000 pixels well, and every pixel more costs its tokens)."""
@@ -81,15 +97,17 @@ class Hit:
         return buffer.getvalue()
 
     @classmethod
-    def from_payload(cls, payload: dict[str, Any], rank: int, score: float, dpi: int) -> Hit:
+    def from_payload(cls, payload: dict[str, Any], rank: int, score: float, dpi: int,
+                     regions: list[Region] | None = None) -> Hit:
         """The hit for a stored page, from its payload's HIT_FIELDS."""
         return cls(rank=rank, score=score, doc_id=payload["doc_id"], path=payload["path"], page=payload["page"],
                    page_count=payload["page_count"], text=payload["text"], dpi=dpi,
-                   path_raw=payload.get("path_raw"), metadata=payload.get(catalog.META) or {})
+                   path_raw=payload.get("path_raw"), metadata=payload.get(catalog.META) or {}, regions=regions or [])
 
     def to_dict(self) -> dict[str, Any]:
         return {"rank": self.rank, "score": self.score, "path": self.path, "page": self.page,
-                "page_count": self.page_count, "doc_id": self.doc_id, "text": self.text, "metadata": self.metadata}
+                "page_count": self.page_count, "doc_id": self.doc_id, "text": self.text, "metadata": self.metadata,
+                "regions": [asdict(region) for region in self.regions]}
 
 
 class Searcher:
@@ -107,20 +125,22 @@ class Searcher:
         self._lexicon = self._resident = None
 
     def search(self, text: str, k: int, filter: Filter | None = None, *, exact: bool = False,
-               candidates: int = CANDIDATES) -> list[Hit]:
+               candidates: int = CANDIDATES, regions: bool = True) -> list[Hit]:
         """See `Index.search`. A page deleted between its choice and its reading (a re-ingested
         file's old version, by an ingest in this process while another's read is answered)
         makes the search run again, once."""
         if not searchable(text):
             return []
         try:
-            return self._search(text, k, filter, exact, candidates)
+            return self._search(text, k, filter, exact, candidates, regions)
         except KeyError:  # a store found no page under an id it had just given
-            return self._search(text, k, filter, exact, candidates)
+            return self._search(text, k, filter, exact, candidates, regions)
 
-    def _search(self, text: str, k: int, filter: Filter | None, exact: bool, candidates: int) -> list[Hit]:
+    def _search(self, text: str, k: int, filter: Filter | None, exact: bool, candidates: int,
+                regions: bool) -> list[Hit]:
         where = catalog.searchable_only(filter)
         query, single = self._encode_query(text)
+        weights = self._weights(text)
         in_store = self.store.capabilities.scores_in_store
         resident = (self._resident_pages() if exact and not filter and self.config.scoring == "maxsim"
                     and not in_store else None)
@@ -129,23 +149,34 @@ class Searcher:
         else:
             limit = max(self.store.count(where), 1) if exact else max(candidates, k)
             if in_store:
-                ids, scores = self._scored_in_store(text, query, single, limit, where, exact)
+                ids, scores = self._scored_in_store(text, query, single, limit, where, exact, weights)
             else:
                 found = self.store.candidates(single, limit, where, exact=exact)
-                scores = self._score(text, query, found, k, exact)
+                scores = self._score(text, query, found, k, exact, weights)
                 ids = [c.id for c in found]
             order = best_first(scores, ids, k)
             top, best = [ids[j] for j in order], scores[order]
-        payloads = self.store.payloads(top, catalog.HIT_FIELDS)
-        return [Hit.from_payload(p, r + 1, float(score), self.config.dpi)
-                for r, (score, p) in enumerate(zip(best, payloads))]
+        if not regions:
+            return [Hit.from_payload(p, r + 1, float(score), self.config.dpi)
+                    for r, (score, p) in enumerate(zip(best, self.store.payloads(top, catalog.HIT_FIELDS)))]
+        pages = self.store.pages(top, (*catalog.HIT_FIELDS, *catalog.REGION_FIELDS))
+        return [Hit.from_payload(page.payload, r + 1, float(score), self.config.dpi,
+                                 page_regions(query, weights, page, self.models.encoder.grid))
+                for r, (score, page) in enumerate(zip(best, pages))]
+
+    def _weights(self, text: str) -> np.ndarray | None:
+        """The IDF weight of each query token, where hybrid scoring weighs MaxSim by them."""
+        if self.config.scoring != "hybrid":
+            return None
+        return self._corpus_lexicon().idf(self.models.encoder.query_terms([text])[0])
 
     def _encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(n_tokens, dim) token vectors and the single vector the prefilter compares."""
         tokens, singles = self.models.prefilter.encode_queries(self.models.encoder, [text])
         return tokens[0], singles[0]
 
-    def _score(self, text: str, query: np.ndarray, found: Sequence[Candidate], k: int, exact: bool) -> np.ndarray:
+    def _score(self, text: str, query: np.ndarray, found: Sequence[Candidate], k: int, exact: bool,
+               weights: np.ndarray | None) -> np.ndarray:
         """Final scores of the candidates: MaxSim alone, or the hybrid of HYBRID_WEIGHTS.
 
         Where the store keeps a compressed copy, MaxSim runs on it first; the best candidates
@@ -155,12 +186,10 @@ class Searcher:
         if not found:
             return np.zeros(0, dtype=np.float32)
         ids = [c.id for c in found]
-        weights = None
         parts: dict[str, np.ndarray] = {}
         if self.config.scoring == "hybrid":
-            lexicon = self._corpus_lexicon()
-            weights = lexicon.idf(self.models.encoder.query_terms([text])[0])
-            parts = {"dense": np.array([c.score for c in found], dtype=np.float32), "bm25": lexicon.bm25(text, ids)}
+            parts = {"dense": np.array([c.score for c in found], dtype=np.float32),
+                     "bm25": self._corpus_lexicon().bm25(text, ids)}
         resident = self._resident_pages() if exact else None
         quantized = self.store.capabilities.quantized is not None and resident is None
         late = resident.scores(query, ids, weights) if resident else self._maxsim(query, found, weights, quantized)
@@ -174,16 +203,14 @@ class Searcher:
         return final()
 
     def _scored_in_store(self, text: str, query: np.ndarray, single: np.ndarray, limit: int, where: Filter,
-                         exact: bool) -> tuple[list[str], np.ndarray]:
+                         exact: bool, weights: np.ndarray | None) -> tuple[list[str], np.ndarray]:
         """Candidates and their final scores from a store that scores them itself: the IDF
         weights ride on the query vectors (positive, so w * max<q,d> = max<w * q,d>), and only
         scores come back; fused here, since z-scores need every candidate's score."""
         store = cast(ScoringStore, self.store)
         hybrid = self.config.scoring == "hybrid"
         lexicon = self._corpus_lexicon() if hybrid else None
-        tokens = query
-        if lexicon is not None:
-            tokens = query * lexicon.idf(self.models.encoder.query_terms([text])[0])[:, None]
+        tokens = query if weights is None else query * weights[:, None]
         lexical = hybrid and self.store.capabilities.lexical
         result = store.score_in_store(tokens, single, limit, where, exact, bm25_query(text) if lexical else None,
                                       catalog.searchable_only(None))
@@ -246,3 +273,14 @@ def resident_pages(store: Store, dim: int, device: str) -> ResidentPages:
     sizes = [(pid, p[catalog.ROWS]) for pid, p in catalog.searchable_pages(store, (catalog.ROWS,))]
     rows = ((page.id, page.rows()) for batch in store.scan(where, vectors=True) for page in batch)
     return ResidentPages.load(sizes, rows, dim, device)
+
+
+def page_regions(query: np.ndarray, weights: np.ndarray | None, page: StoredPage,
+                 grid: tuple[int, int]) -> list[Region]:
+    """Where `query` matched on a stored `page` (regions.py)."""
+    payload = page.payload
+    rows, cols = payload.get("grid") or grid
+    heat, total = credits(query, page.rows(), np.asarray(payload.get("cells", []), dtype=np.int64), rows * cols,
+                          weights)
+    words = unpack_words(payload.get("text", ""), payload.get(BOXES))
+    return find_regions(heat, total, (rows, cols), words, (payload.get("width_pt", 0.0), payload.get("height_pt", 0.0)))

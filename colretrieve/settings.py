@@ -24,6 +24,8 @@ INDEX_ENV = "COLRETRIEVE_INDEX"
 ENCODER = "text"
 #: Render resolution of a new index's pages.
 DPI = 144
+#: Margin around a hit's region when it is cropped (`Hit.crop`, `query --crops`), a share of the page.
+CROP_MARGIN = 0.01
 RENDERER = "pdfium"
 #: OCR engines for pages without a text layer ("none": such pages get no words).
 OCR_ENGINES = ("tesseract", "rapidocr", "none")

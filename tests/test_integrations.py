@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from colretrieve.integrations.llamaindex import ColretrieveRetriever as LlamaInd
 from colretrieve.settings import IMAGE_SIDE
 from tests.helpers import CENSUS, QUESTIONS, served
 
-FIELDS = ("path", "page", "page_count", "doc_id", "score", "rank")
+FIELDS = ("path", "page", "page_count", "doc_id", "score", "rank", "metadata", "regions")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def source(request: pytest.FixtureRequest):
 
 
 def expected_metadata(hit) -> dict:
-    return {field: getattr(hit, field) for field in FIELDS}
+    return {**{field: getattr(hit, field) for field in FIELDS}, "regions": [asdict(r) for r in hit.regions]}
 
 
 def decoded(data: str) -> Image.Image:

@@ -26,13 +26,18 @@ def vision_index(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[str
 
 
 def test_query_and_maps_from_the_cli(vision_index: Path, tmp_path: Path, tiny_colpali) -> None:
-    maps = tmp_path / "maps"
+    maps, crops = tmp_path / "maps", tmp_path / "crops"
     run = subprocess.run([sys.executable, "-m", "colretrieve", "query", "principal components", "--index",
-                          str(vision_index), "-k", "3", "--maps", str(maps), "--maps-per-token", "--json"],
-                         capture_output=True, text=True, timeout=600)
+                          str(vision_index), "-k", "3", "--maps", str(maps), "--maps-per-token", "--json",
+                          "--crops", str(crops)], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     hits = [json.loads(line) for line in run.stdout.splitlines()]
     assert [h["rank"] for h in hits] == [1, 2, 3]
+    # a VLM's patches ground hits as the text default's words do: boxes on the page, snapped to its words
+    regions = [r for h in hits for r in h["regions"]]
+    assert all(h["regions"] for h in hits) and len(list(crops.glob("*.png"))) == len(regions)
+    assert all(0 <= r["box"][0] < r["box"][2] <= 1 and 0 <= r["box"][1] < r["box"][3] <= 1 for r in regions)
+    assert any(r["text"] for r in regions)
     summed = sorted(p for p in maps.glob("*.png") if "-t" not in p.stem.rsplit("-p", 1)[1])
     assert len(summed) == 3 and len(list(maps.glob("01-*-t*.png"))) > 1
     first = hits[0]

@@ -20,7 +20,7 @@ import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
 
 from ..errors import ColretrieveError
-from ..page import Page
+from ..page import Page, word_cells
 from ..vectors.norms import l2_normalize
 from .base import MultiVectorEncoder, PageVectors
 from .exported import Forward, export_graph, load_graph
@@ -156,7 +156,6 @@ class TextGridEncoder(MultiVectorEncoder):
 
     # ---- pages -------------------------------------------------------------------------
     def _encode_page_batch(self, pages: Sequence[Page]) -> list[PageVectors]:
-        rows, cols = self.grid
         span = WINDOW_TOKENS - 2  # room for [CLS] and [SEP]
         windows: list[tuple[int, list[int]]] = []  # (page index, token ids incl. specials)
         token_cells: list[np.ndarray] = []
@@ -167,10 +166,7 @@ class TextGridEncoder(MultiVectorEncoder):
                 continue
             enc = self.tokenizer.encode([w.text for w in words], is_pretokenized=True, add_special_tokens=False)
             ids, word_ids = enc.ids, enc.word_ids
-            centers = np.array([w.center for w in words], dtype=np.float32)  # (n_words, 2) x, y
-            word_cells = (np.minimum((centers[:, 1] * rows).astype(np.int32), rows - 1) * cols
-                          + np.minimum((centers[:, 0] * cols).astype(np.int32), cols - 1))
-            token_cells.append(word_cells[np.asarray(word_ids, dtype=np.int64)])
+            token_cells.append(word_cells(words, self.grid)[np.asarray(word_ids, dtype=np.int64)])
             for start in range(0, len(ids), span):
                 windows.append((i, [self._cls, *ids[start : start + span], self._sep]))
 

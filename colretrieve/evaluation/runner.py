@@ -80,7 +80,7 @@ def _rank(index: Index, dataset: Dataset, retriever: str, exact: bool,
         if retriever == "bm25":
             found = [(stored[cid]["file"], stored[cid]["page"]) for cid, _ in bm25.search(text, DEPTH)]
         else:
-            found = [(Path(h.path).name, h.page) for h in index.search(text, k=DEPTH, exact=exact)]
+            found = [(Path(h.path).name, h.page) for h in index.search(text, k=DEPTH, exact=exact, regions=False)]
         latency.append(time.perf_counter() - started)
         ranking[query_id] = [dataset.corpus_id(name, page) for file, page in found
                              for name in (file, *twins.get(file, ()))][:DEPTH]

@@ -67,7 +67,8 @@ class Client:
 
     def _hit(self, found: dict[str, Any]) -> RemoteHit:
         return RemoteHit(**{name: found[name] for name in ("rank", "score", "doc_id", "path", "page", "page_count",
-                                                          "text")}, metadata=found.get("metadata") or {}, client=self)
+                                                          "text")}, metadata=found.get("metadata") or {},
+                         regions=found.get("regions") or [], client=self)
 
     def search(self, text: str, k: int = K, filter: Filter | None = None, *, exact: bool = False) -> list[Hit]:
         """As `Index.search`; the service bounds `k` (settings.MAX_K)."""

@@ -47,7 +47,9 @@ class ColretrieveRetriever(BaseRetriever):
         return await asyncio.to_thread(self._retrieve, query_bundle)
 
     def _node(self, hit: Hit) -> TextNode:
+        # the regions' boxes are for programs: LlamaIndex would write them into prompts
+        hidden = {"excluded_llm_metadata_keys": ["regions"], "excluded_embed_metadata_keys": ["regions"]}
         if self.with_images:
             return ImageNode(id_=page_id(hit), text=hit.text, metadata=metadata(hit), image=png_base64(hit),
-                             image_mimetype=PNG)
-        return TextNode(id_=page_id(hit), text=hit.text, metadata=metadata(hit))
+                             image_mimetype=PNG, **hidden)
+        return TextNode(id_=page_id(hit), text=hit.text, metadata=metadata(hit), **hidden)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..settings import IMAGE_SIDE
@@ -30,8 +31,11 @@ def page_id(hit: Hit) -> str:
 
 
 def metadata(hit: Hit) -> dict[str, Any]:
+    """The page's place and score, its document's metadata, and the regions that matched (the
+    top one's text is the passage to quote)."""
     return {"path": hit.path, "page": hit.page, "page_count": hit.page_count, "doc_id": hit.doc_id,
-            "score": hit.score, "rank": hit.rank}
+            "score": hit.score, "rank": hit.rank, "metadata": hit.metadata,
+            "regions": [asdict(region) for region in hit.regions]}
 
 
 def png_base64(hit: Hit, side: int = IMAGE_SIDE) -> str:

@@ -145,6 +145,16 @@ class SearchRequest(BaseModel):
     tenant: str | None = Field(None, pattern=TENANT, description="The team whose pages to search.")
 
 
+class RegionOut(BaseModel):
+    """Where on the page the query matched (see `Hit.regions`)."""
+
+    box: tuple[float, float, float, float] = Field(description="x0, y0, x1, y1 as shares of the page, from the "
+                                                               "top-left corner.")
+    points: tuple[float, float, float, float] = Field(description="The same box in PDF points (1/72 inch).")
+    share: float = Field(description="The region's part of the page's MaxSim score.")
+    text: str = Field(description="The words inside, in reading order.")
+
+
 class PageOut(BaseModel):
     rank: int
     score: float
@@ -154,6 +164,7 @@ class PageOut(BaseModel):
     page_count: int
     text: str
     metadata: dict[str, Any] = {}
+    regions: list[RegionOut] = []
     image_url: str
 
 
