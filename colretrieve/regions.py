@@ -2,8 +2,8 @@
 
 MaxSim credits each query token's similarity to its best page vector, and every page vector
 keeps its patch-grid cell (every encoder: the text default places a word's tokens at its word,
-a VLM its patches). The credited cells are merged into regions: cells at most one empty cell
-apart belong together (a phrase's words, a table row's cells). A region's box is snapped to
+a VLM its patches). The credited cells are merged into regions: cells at most REGION_GAP empty
+cells apart belong together (a phrase's words, a table row's cells). A region's box is snapped to
 the words whose centres fall in its cells, where the page has words (text layer or OCR), and
 otherwise covers its cells. Regions are ranked by their share of the credit, and carry the
 text of their words: what a RAG pipeline quotes.
@@ -24,6 +24,10 @@ from .page import Word, word_cells
 
 #: Regions a hit carries at most, the best first.
 MAX_REGIONS = 5
+#: Empty cells a region bridges (2 of a 32 x 32 grid: ~6% of the page). Measured on the dev
+#: answer boxes (benchmarks/bench_regions.py): 1 gives regions half the size that overlap the
+#: answer less often (42% against 51%); 3 and more grow regions past the answers' own size.
+REGION_GAP = 2
 #: The payload field of a page's word boxes (`pack_boxes`).
 BOXES = "boxes"
 _SCALE = 65535  # a box edge as a 16-bit fraction of the page: 1/65535 is far below a dot
@@ -110,10 +114,11 @@ def find_regions(heat: np.ndarray, total: float, grid: tuple[int, int], words: S
 
 
 def _groups(cells: np.ndarray, cols: int) -> list[set[int]]:
-    """`cells` (row-major indices) in groups whose members are at most one empty cell apart
-    (Chebyshev distance <= 2), joined through one another; there are at most as many as the query has tokens."""
+    """`cells` (row-major indices) in groups whose members are at most REGION_GAP empty cells
+    apart, joined through one another; there are at most as many as the query has tokens."""
     r, c = np.divmod(cells, cols)
-    near = (np.abs(r[:, None] - r[None, :]) <= 2) & (np.abs(c[:, None] - c[None, :]) <= 2)
+    reach = REGION_GAP + 1
+    near = (np.abs(r[:, None] - r[None, :]) <= reach) & (np.abs(c[:, None] - c[None, :]) <= reach)
     group = list(range(len(cells)))
 
     def root(i: int) -> int:

@@ -46,18 +46,20 @@ def test_cells_merge_into_regions_snapped_to_their_words() -> None:
     heat = np.zeros(100)
     heat[[11, 12]] = [0.5, 0.3]  # row 1, cols 1-2: the words "total" and "arrests"
     heat[87] = 0.2  # row 8, col 7: "2009", far from the others
-    heat[55] = 0.1  # row 5, col 5: no word there
+    heat[50] = 0.1  # row 5, col 0: no word there, three empty rows below the first
     regions = find_regions(heat, 1.25, grid, WORDS, (600.0, 800.0))
     assert [r.text for r in regions] == ["total arrests", "2009", ""]
     assert [r.share for r in regions] == [0.64, 0.16, 0.08]
     assert regions[0].box == (0.10, 0.10, 0.30, 0.12)  # the words' union, not the cells'
     assert regions[0].points == (60.0, 80.0, 180.0, 96.0)
-    assert regions[2].box == (0.5, 0.5, 0.6, 0.6)  # a cell without words keeps its own box
+    assert regions[2].box == (0.0, 0.5, 0.1, 0.6)  # a cell without words keeps its own box
     assert find_regions(heat, 1.25, grid, [], (600.0, 800.0))[0].box == (0.1, 0.1, 0.3, 0.2)  # no words: cells
     assert find_regions(np.zeros(100), 0.0, grid, WORDS, (1.0, 1.0)) == []
     gap = np.zeros(100)
-    gap[[11, 13]] = 1.0  # one empty cell between: one region
+    gap[[11, 14]] = 1.0  # two empty cells between: one region
     assert len(find_regions(gap, 2.0, grid, [], (1.0, 1.0))) == 1
+    gap[14], gap[15] = 0.0, 1.0  # three: two
+    assert len(find_regions(gap, 2.0, grid, [], (1.0, 1.0))) == 2
 
 
 def test_hits_carry_regions_with_their_words(built_index: Path, text_encoder) -> None:
