@@ -15,7 +15,7 @@ from . import settings
 from .documents.render import MAX_DPI, MIN_DPI, RENDERERS
 from .errors import ColretrieveError
 from .queries import searchable
-from .settings import DEFAULT_INDEX_DIR, INDEX_ENV, default_index_dir
+from .settings import DEFAULT_INDEX_DIR, IMAGE_WEIGHT, INDEX_ENV, default_index_dir
 from .storage.collection import QUANTIZATIONS, QdrantOptions
 from .vectors.forms import FORMATS
 
@@ -215,8 +215,12 @@ def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str
 
 
 @main.command()
-@click.argument("text")
+@click.argument("text", required=False, default="")
 @index_option
+@click.option("--image", "image", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Search with this image (a page, a crop, a figure; a PDF: its first page), alone or with TEXT.")
+@click.option("--image-weight", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=IMAGE_WEIGHT, show_default=True, help="The image's share of the score when TEXT comes too.")
 @click.option("-k", "k", type=click.IntRange(min=1), default=settings.K, show_default=True, help="Pages to return.")
 @click.option("--exact", is_flag=True, help="Score every page, not only the prefilter's candidates.")
 @click.option("--candidates", type=click.IntRange(min=1), default=settings.CANDIDATES, show_default=True,
@@ -233,18 +237,24 @@ def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str
 @device_option
 @tenant_option
 @json_option
-def query(text: str, target: str | None, grpc: bool, k: int, exact: bool, candidates: int, file_name: str | None,
-          filters: dict[str, Any], maps_dir: Path | None, maps_per_token: bool, crops_dir: Path | None, device: str,
-          tenant: str | None, as_json: bool) -> None:
-    """Print the K pages that best answer TEXT, each with the regions of the page that matched.
+def query(text: str, image: Path | None, image_weight: float, target: str | None, grpc: bool, k: int, exact: bool,
+          candidates: int, file_name: str | None, filters: dict[str, Any], maps_dir: Path | None,
+          maps_per_token: bool, crops_dir: Path | None, device: str, tenant: str | None, as_json: bool) -> None:
+    """Print the K pages that best answer TEXT (or an --image), each with the regions of the
+    page that matched.
 
     Exit status 1 if the hits were printed but --maps or --crops could not be written.
     """
-    if not searchable(text):
-        _fail(f"query {text!r} has no letter or digit to search for")
+    if image is None and not searchable(text):
+        _fail(f"query {text!r} has no letter or digit to search for" if text else "give a query TEXT or --image FILE")
+    if image is not None and not image.is_file():
+        _fail(f"--image {image}: no such file")
+    if maps_dir and image is not None:
+        _fail("--maps draws where a text query matched; it takes no --image")
     with _index().open(_target(target), device=device, grpc=grpc, read_only=True, tenant=tenant) as idx:
         where = {**filters, **({"file": file_name} if file_name else {})}
-        hits = idx.search(text, k=k, exact=exact, candidates=candidates, filter=where or None)
+        hits = idx.search(text, k=k, exact=exact, candidates=candidates, filter=where or None, image=image,
+                          image_weight=image_weight, explain=lambda line: click.echo(line, err=True))
         _print_hits(hits, as_json)
         if maps_dir:
             try:

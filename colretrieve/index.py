@@ -4,6 +4,8 @@ same methods a Python user does."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -16,12 +18,26 @@ from .check import CheckReport, check_index
 from .documents.render import MAX_DPI, MIN_DPI
 from .encoders import MultiVectorEncoder, SingleVectorEncoder
 from .errors import ColretrieveError, IndexConfigError, IndexLockedError, NotFoundError
+from .image_query import ImageInput
 from .ingest import IngestReport, ingest
 from .location import Held, Location
 from .models import Models
 from .scoring import cpu_kernel
 from .search import Hit, Searcher
-from .settings import CANDIDATES, DEVICE, DPI, ENCODER, OCR, POOL_FACTOR, RENDERER, STORE, VECTORS, IndexConfig, K
+from .settings import (
+    CANDIDATES,
+    DEVICE,
+    DPI,
+    ENCODER,
+    IMAGE_WEIGHT,
+    OCR,
+    POOL_FACTOR,
+    RENDERER,
+    STORE,
+    VECTORS,
+    IndexConfig,
+    K,
+)
 from .sharing import ReaderService, ask, can_share
 from .storage import Filter, Store
 from .storage.collection import QdrantOptions
@@ -177,7 +193,8 @@ class Index:
             return True
         view = self.as_tenant(args.pop("tenant", None))
         if op == "search":
-            return [asdict(hit) for hit in view.search(**args)]
+            notes: list[str] = []
+            return {"hits": [asdict(hit) for hit in view.search(**args, explain=notes.append)], "notes": notes}
         if op == "similarity_maps":
             hits = [Hit(**hit) for hit in args.pop("hits")]
             return [str(path) for path in view.similarity_maps(hits=hits, **args)]
@@ -266,9 +283,10 @@ class Index:
         finally:  # a search during the ingest (a reader's) may have cached the corpus as it was then
             self._changed()
 
-    def search(self, text: str, k: int = K, filter: Filter | None = None, *, exact: bool = False,
-               candidates: int = CANDIDATES, regions: bool = True) -> list[Hit]:
-        """The `k` best pages for `text`.
+    def search(self, text: str = "", k: int = K, filter: Filter | None = None, *, exact: bool = False,
+               candidates: int = CANDIDATES, regions: bool = True, image: ImageInput | None = None,
+               image_weight: float = IMAGE_WEIGHT, explain: Callable[[str], None] | None = None) -> list[Hit]:
+        """The `k` best pages for `text`, or for `image`, or for both.
 
         Parameters
         ----------
@@ -285,11 +303,16 @@ class Index:
         regions
             Give each hit the regions of its page that matched (`Hit.regions`, regions.py):
             a few milliseconds per hit; a benchmark run leaves them out.
+        image
+            An image file (its first page) or a PIL image to search with (image_query.py): a
+            VLM encoder compares it page against page; the text default searches with its
+            words (text layer or OCR). With `text` too, the image weighs `image_weight` of the
+            score. `explain` is told, in a line, what was done with it.
 
         A query without a letter or a digit (`search.searchable`) finds nothing.
         """
         return self._searcher.search(text, k, catalog.user_filter(filter), exact=exact, candidates=candidates,
-                                     regions=regions)
+                                     regions=regions, image=image, image_weight=image_weight, explain=explain)
 
     def similarity_maps(self, text: str, hits: Sequence[Hit], directory: str | Path,
                         per_token: bool = False) -> list[Path]:
@@ -408,13 +431,24 @@ class SharedIndex(Index):
         return IndexLockedError(f"index {self.location} is being written by another process; it reads through "
                                 "that process until it finishes")
 
-    def search(self, text: str, k: int = K, filter: Filter | None = None, *, exact: bool = False,
-               candidates: int = CANDIDATES, regions: bool = True) -> list[Hit]:
-        found = self._read("search", {"text": text, "k": k, "filter": filter, "exact": exact, "candidates": candidates,
-                                      "regions": regions},
-                           lambda index: index.search(text, k, filter, exact=exact, candidates=candidates,
-                                                      regions=regions))
-        return [hit if isinstance(hit, Hit) else Hit(**hit) for hit in found]
+    def search(self, text: str = "", k: int = K, filter: Filter | None = None, *, exact: bool = False,
+               candidates: int = CANDIDATES, regions: bool = True, image: ImageInput | None = None,
+               image_weight: float = IMAGE_WEIGHT, explain: Callable[[str], None] | None = None) -> list[Hit]:
+        with tempfile.TemporaryDirectory(prefix="colretrieve-query-") as folder:
+            if image is not None and not isinstance(image, (str, os.PathLike)):  # the holder reads it from a file
+                image.save(Path(folder) / "query.png")
+                image = Path(folder) / "query.png"
+            found = self._read("search", {"text": text, "k": k, "filter": filter, "exact": exact,
+                                          "candidates": candidates, "regions": regions,
+                                          "image": None if image is None else str(Path(image).resolve()),
+                                          "image_weight": image_weight},
+                               lambda index: {"hits": index.search(text, k, filter, exact=exact, candidates=candidates,
+                                                                   regions=regions, image=image,
+                                                                   image_weight=image_weight, explain=explain)})
+        if explain is not None:
+            for line in found.get("notes", []):
+                explain(line)
+        return [hit if isinstance(hit, Hit) else Hit(**hit) for hit in found["hits"]]
 
     def similarity_maps(self, text: str, hits: Sequence[Hit], directory: str | Path,
                         per_token: bool = False) -> list[Path]:

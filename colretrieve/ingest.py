@@ -33,7 +33,7 @@ from .documents import (
     path_text,
     read_words,
 )
-from .documents.reader import OcrFunction
+from .documents.ocr import ocr_function
 from .encoders import MultiVectorEncoder
 from .errors import BadDocumentError, DiskFullError, IndexConfigError, IndexCorruptError, StoreUnreachableError
 from .models import Models
@@ -195,7 +195,7 @@ class _Run:
     # ---- pages -----------------------------------------------------------------------
     def pages_of(self, jobs: Sequence[_Job]) -> None:
         """Stream the pages of every document through shared encoder batches."""
-        ocr = self._ocr_function()
+        ocr = ocr_function(self.config.ocr)
         for job in jobs:
             try:
                 job.reader = open_document(job.path, job.doc_id, dpi=self.config.dpi, renderer=self.config.renderer,
@@ -219,15 +219,6 @@ class _Run:
         for job in jobs:  # a document whose pages did not all arrive was changed under the reader
             if not job.failed and job.left > 0:
                 self._drop(job, BadDocumentError(job.path, CHANGED))
-
-    def _ocr_function(self) -> OcrFunction | None:
-        """Reads a scanned page image; the engine loads on the first scan, so a missing engine
-        fails only the files that need it."""
-        if self.config.ocr == "none":
-            return None
-        from .documents.ocr import get_ocr
-
-        return lambda image: get_ocr(self.config.ocr).words(image)
 
     def _add(self, job: _Job, page: Page) -> None:
         self.batch.append((job, page))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -23,13 +23,14 @@ from . import catalog
 from .documents import content_hash, open_document
 from .encoders.loading import pick_device
 from .errors import ColretrieveError
+from .image_query import ImageInput, read_image
 from .models import Models
 from .queries import searchable
 from .regions import BOXES, Region, credits, find_regions, unpack_words
 from .scoring import maxsim_pages
 from .scoring.lexical import Lexicon, bm25_query, fuse
 from .scoring.ranking import best_first
-from .settings import CANDIDATES, CROP_MARGIN, DPI, HYBRID_WEIGHTS, IMAGE_SIDE, RESCORE
+from .settings import CANDIDATES, CROP_MARGIN, DPI, HYBRID_WEIGHTS, IMAGE_SIDE, IMAGE_WEIGHT, RESCORE
 from .storage import Candidate, Filter, ScoringStore, Store, StoredPage
 from .storage.base import BM25, TERMS
 
@@ -110,6 +111,17 @@ class Hit:
                 "regions": [asdict(region) for region in self.regions]}
 
 
+@dataclass
+class Query:
+    """What pages are compared with: token vectors, the weight MaxSim gives each (None: all
+    alike), the prefilter's single vector, and the words BM25 reads."""
+
+    tokens: np.ndarray
+    single: np.ndarray
+    weights: np.ndarray | None
+    text: str
+
+
 class Searcher:
     """Searches one index's `store` with its `models`."""
 
@@ -125,34 +137,34 @@ class Searcher:
         self._lexicon = self._resident = None
 
     def search(self, text: str, k: int, filter: Filter | None = None, *, exact: bool = False,
-               candidates: int = CANDIDATES, regions: bool = True) -> list[Hit]:
+               candidates: int = CANDIDATES, regions: bool = True, image: ImageInput | None = None,
+               image_weight: float = IMAGE_WEIGHT, explain: Callable[[str], None] | None = None) -> list[Hit]:
         """See `Index.search`. A page deleted between its choice and its reading (a re-ingested
         file's old version, by an ingest in this process while another's read is answered)
         makes the search run again, once."""
-        if not searchable(text):
+        if image is None and not searchable(text):
             return []
+        query = self._query(text, image, image_weight, explain or (lambda line: None))
         try:
-            return self._search(text, k, filter, exact, candidates, regions)
+            return self._search(query, k, filter, exact, candidates, regions)
         except KeyError:  # a store found no page under an id it had just given
-            return self._search(text, k, filter, exact, candidates, regions)
+            return self._search(query, k, filter, exact, candidates, regions)
 
-    def _search(self, text: str, k: int, filter: Filter | None, exact: bool, candidates: int,
+    def _search(self, query: Query, k: int, filter: Filter | None, exact: bool, candidates: int,
                 regions: bool) -> list[Hit]:
         where = catalog.searchable_only(filter)
-        query, single = self._encode_query(text)
-        weights = self._weights(text)
         in_store = self.store.capabilities.scores_in_store
-        resident = (self._resident_pages() if exact and not filter and self.config.scoring == "maxsim"
-                    and not in_store else None)
+        resident = (self._resident_pages() if exact and not filter and query.weights is None and not in_store
+                    else None)
         if resident is not None:  # every page is on the GPU: no need to list them from the store
-            top, best = resident.best(query, k)
+            top, best = resident.best(query.tokens, k)
         else:
             limit = max(self.store.count(where), 1) if exact else max(candidates, k)
             if in_store:
-                ids, scores = self._scored_in_store(text, query, single, limit, where, exact, weights)
+                ids, scores = self._scored_in_store(query, limit, where, exact)
             else:
-                found = self.store.candidates(single, limit, where, exact=exact)
-                scores = self._score(text, query, found, k, exact, weights)
+                found = self.store.candidates(query.single, limit, where, exact=exact)
+                scores = self._score(query, found, k, exact)
                 ids = [c.id for c in found]
             order = best_first(scores, ids, k)
             top, best = [ids[j] for j in order], scores[order]
@@ -161,22 +173,51 @@ class Searcher:
                     for r, (score, p) in enumerate(zip(best, self.store.payloads(top, catalog.HIT_FIELDS)))]
         pages = self.store.pages(top, (*catalog.HIT_FIELDS, *catalog.REGION_FIELDS))
         return [Hit.from_payload(page.payload, r + 1, float(score), self.config.dpi,
-                                 page_regions(query, weights, page, self.models.encoder.grid))
+                                 page_regions(query.tokens, query.weights, page, self.models.encoder.grid))
                 for r, (score, page) in enumerate(zip(best, pages))]
 
-    def _weights(self, text: str) -> np.ndarray | None:
-        """The IDF weight of each query token, where hybrid scoring weighs MaxSim by them."""
-        if self.config.scoring != "hybrid":
-            return None
-        return self._corpus_lexicon().idf(self.models.encoder.query_terms([text])[0])
+    def _query(self, text: str, image: ImageInput | None, image_weight: float, explain: Callable[[str], None]) -> Query:
+        """What the pages are compared with. An image comes as its words (the text default) or
+        as a page (a VLM encoder); with text too, the two scores mix as `image_weight` says: each
+        side's tokens weigh its share over its token count (MaxSim is a sum over tokens), and
+        the single vectors mix in the same shares."""
+        if image is None:
+            return self._text_query(text)
+        page = read_image(image, self.config)
+        if self.models.encoder.reads_images:
+            encoded = self.models.encoder.encode_pages([page])[0]
+            seen = Query(encoded.vectors, self.models.prefilter.embed_pages([page], [encoded])[0], None, "")
+            how = (f"the image is embedded as a page by {self.models.encoder.name} and compared page against page; "
+                   f"the prefilter ({self.models.prefilter.name}) embeds it as "
+                   f"{'an image' if self.models.prefilter.embeds_images else 'a page'}")
+        else:
+            if not searchable(page.text):
+                raise ColretrieveError(f"the image holds no words to search for ({page.words_source}); the text "
+                                       "default reads words, not pictures: search images with a VLM encoder")
+            seen = self._text_query(page.text)
+            how = (f"read {len(page.words)} words from the image ({page.words_source}) and searched with them: "
+                   "the text default reads words, not pictures")
+        if not searchable(text):
+            explain(f"image query: {how}")
+            return seen
+        if not 0 < image_weight < 1:
+            raise ColretrieveError(f"image weight {image_weight}: a share of the score between 0 and 1, both ends out")
+        said = self._text_query(text)
+        explain(f"image query: {how}; mixed with the text, the image weighing {image_weight:g}")
+        parts = ((said, 1 - image_weight), (seen, image_weight))
+        weights = np.concatenate([share / len(q.tokens) * (q.weights if q.weights is not None else 1.0)
+                                  * np.ones(len(q.tokens), dtype=np.float32) for q, share in parts])
+        return Query(np.concatenate([said.tokens, seen.tokens]), (1 - image_weight) * said.single
+                     + image_weight * seen.single, weights.astype(np.float32), f"{said.text} {seen.text}".strip())
 
-    def _encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """(n_tokens, dim) token vectors and the single vector the prefilter compares."""
+    def _text_query(self, text: str) -> Query:
         tokens, singles = self.models.prefilter.encode_queries(self.models.encoder, [text])
-        return tokens[0], singles[0]
+        weights = None
+        if self.config.scoring == "hybrid":  # MaxSim weighs each query token by its IDF
+            weights = self._corpus_lexicon().idf(self.models.encoder.query_terms([text])[0])
+        return Query(tokens[0], singles[0], weights, text)
 
-    def _score(self, text: str, query: np.ndarray, found: Sequence[Candidate], k: int, exact: bool,
-               weights: np.ndarray | None) -> np.ndarray:
+    def _score(self, query: Query, found: Sequence[Candidate], k: int, exact: bool) -> np.ndarray:
         """Final scores of the candidates: MaxSim alone, or the hybrid of HYBRID_WEIGHTS.
 
         Where the store keeps a compressed copy, MaxSim runs on it first; the best candidates
@@ -189,34 +230,34 @@ class Searcher:
         parts: dict[str, np.ndarray] = {}
         if self.config.scoring == "hybrid":
             parts = {"dense": np.array([c.score for c in found], dtype=np.float32),
-                     "bm25": self._corpus_lexicon().bm25(text, ids)}
+                     "bm25": self._corpus_lexicon().bm25(query.text, ids)}
         resident = self._resident_pages() if exact else None
         quantized = self.store.capabilities.quantized is not None and resident is None
-        late = resident.scores(query, ids, weights) if resident else self._maxsim(query, found, weights, quantized)
+        tokens, weights = query.tokens, query.weights
+        late = resident.scores(tokens, ids, weights) if resident else self._maxsim(tokens, found, weights, quantized)
 
         def final() -> np.ndarray:
             return late if not parts else fuse({"maxsim": late, **parts}, HYBRID_WEIGHTS)
 
         if quantized:
             best = np.argsort(-final(), kind="stable")[: max(RESCORE, 4 * k)]
-            late[best] = self._maxsim(query, [found[j] for j in best], weights, quantized=False)
+            late[best] = self._maxsim(tokens, [found[j] for j in best], weights, quantized=False)
         return final()
 
-    def _scored_in_store(self, text: str, query: np.ndarray, single: np.ndarray, limit: int, where: Filter,
-                         exact: bool, weights: np.ndarray | None) -> tuple[list[str], np.ndarray]:
+    def _scored_in_store(self, query: Query, limit: int, where: Filter, exact: bool) -> tuple[list[str], np.ndarray]:
         """Candidates and their final scores from a store that scores them itself: the IDF
         weights ride on the query vectors (positive, so w * max<q,d> = max<w * q,d>), and only
         scores come back; fused here, since z-scores need every candidate's score."""
         store = cast(ScoringStore, self.store)
         hybrid = self.config.scoring == "hybrid"
         lexicon = self._corpus_lexicon() if hybrid else None
-        tokens = query if weights is None else query * weights[:, None]
+        tokens = query.tokens if query.weights is None else query.tokens * query.weights[:, None]
         lexical = hybrid and self.store.capabilities.lexical
-        result = store.score_in_store(tokens, single, limit, where, exact, bm25_query(text) if lexical else None,
-                                      catalog.searchable_only(None))
+        result = store.score_in_store(tokens, query.single, limit, where, exact,
+                                      bm25_query(query.text) if lexical else None, catalog.searchable_only(None))
         if lexicon is None or not result.ids:
             return result.ids, result.maxsim
-        bm25 = result.bm25 if result.bm25 is not None else lexicon.bm25(text, result.ids)
+        bm25 = result.bm25 if result.bm25 is not None else lexicon.bm25(query.text, result.ids)
         return result.ids, fuse({"maxsim": result.maxsim, "dense": result.dense, "bm25": bm25}, HYBRID_WEIGHTS)
 
     def _maxsim(self, query: np.ndarray, found: Sequence[Candidate], weights: np.ndarray | None,

@@ -24,6 +24,8 @@ INDEX_ENV = "COLRETRIEVE_INDEX"
 ENCODER = "text"
 #: Render resolution of a new index's pages.
 DPI = 144
+#: Share of the score an image query has when it comes with text (`search(image_weight=)`).
+IMAGE_WEIGHT = 0.5
 #: Margin around a hit's region when it is cropped (`Hit.crop`, `query --crops`), a share of the page.
 CROP_MARGIN = 0.01
 RENDERER = "pdfium"

@@ -80,3 +80,18 @@ def test_colqwen2_with_pooled_prefilter_and_saved_options(tmp_path: Path, tiny_m
     assert len(hits) == 2
     with pytest.raises(IndexConfigError, match="already holds an index"):
         Index.create(tmp_path / "q", str(tiny_models["colqwen2"]))
+
+
+def test_an_image_query_finds_its_own_page(vision_index: Path, tiny_colpali) -> None:
+    """A page's image as the query: the tiny ColPali compares it page against page and the tiny
+    CLIP prefilter embeds it as an image; random weights or not, a page matches itself best."""
+    with Index.open(vision_index, device="cpu", model=tiny_colpali) as index:
+        pages = index.search("census table", k=6)
+        notes: list[str] = []
+        for target in pages[2:5]:
+            (hit,) = index.search(image=target.image(), k=1, explain=notes.append)
+            assert (hit.path, hit.page) == (target.path, target.page)
+            assert hit.regions  # grounded as text queries are
+        mixed = index.search("census table", k=3, image=pages[3].image(), image_weight=0.9)
+    assert "embedded as a page" in notes[0] and "embeds it as an image" in notes[0]
+    assert (mixed[0].path, mixed[0].page) == (pages[3].path, pages[3].page)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from functools import cache
 from typing import Protocol
 
@@ -70,6 +71,14 @@ class OcrEngine(Protocol):
 
 
 @cache
+def ocr_function(name: str) -> Callable[[Image.Image], list[Word]] | None:
+    """What reads a scanned page image with engine `name` ("none": nothing). The engine loads
+    on the first scan, so a missing engine fails only the files that need it."""
+    if name == "none":
+        return None
+    return lambda image: get_ocr(name).words(image)
+
+
 def get_ocr(name: str) -> OcrEngine:
     """Return the OCR engine called `name` ("tesseract" or "rapidocr").
 

@@ -70,6 +70,9 @@ class MultiVectorEncoder(ABC):
     #: True when the encoder implements `query_terms` and `page_terms` (a text vocabulary),
     #: which enables IDF-weighted hybrid scoring.
     has_vocabulary: bool = False
+    #: False where pages are read as words only (the text default): an image query is then
+    #: searched by its words.
+    reads_images: bool = True
     #: The name `load_encoder` loaded it by ("text", a hub id or folder); None if made directly.
     source: str | None = None
 

@@ -24,6 +24,8 @@ class DualEncoderPrefilter(SingleVectorEncoder):
     """A CLIP/SigLIP checkpoint (hub id or folder): its image tower embeds the page images, its
     text tower the queries."""
 
+    embeds_images = True
+
     def __init__(self, model: str, *, device: str = "auto", batch_size: int = 16) -> None:
         import transformers
 

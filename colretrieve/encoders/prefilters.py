@@ -31,6 +31,8 @@ class SingleVectorEncoder(ABC):
 
     name: str
     dim: int
+    #: True where pages are embedded from their images (CLIP, SigLIP), not from their multi-vectors.
+    embeds_images: bool = False
 
     @abstractmethod
     def embed_pages(self, pages: Sequence[Page], encoded: Sequence[PageVectors]) -> np.ndarray:

@@ -86,6 +86,7 @@ class TextGridEncoder(MultiVectorEncoder):
     """
 
     has_vocabulary = True
+    reads_images = False
 
     def __init__(self, model_dir: str | Path | None = None, grid: tuple[int, int] = (32, 32),
                  device: str = "auto", batch_size: int = 16) -> None:
