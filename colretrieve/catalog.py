@@ -38,15 +38,17 @@ TENANT = "tenant"
 #: Payload indexes of every store: what filters and lookups match on. (`state` is a keyword,
 #: not a bool: qdrant-edge 0.9's Python binding matches True as the integer 1.)
 INDEXES = {"doc_id": "keyword", "path": "keyword", "file": "keyword", "state": "keyword", "page": "integer",
-           TENANT: "tenant"}
+           TENANT: "tenant", "label": "keyword"}
 #: Payload fields a hit needs; the rest (vector cells) stays in the store.
 #: The user's metadata of a page's document (`ingest --meta`, a `<file>.json` beside it).
 META = "meta"
 HIT_FIELDS = ("doc_id", "path", "path_raw", "page", "page_count", "text", META)
 #: Payload fields a hit's regions need besides (regions.py).
 REGION_FIELDS = ("cells", "grid", BOXES, "width_pt", "height_pt")
+#: A page's zero-shot label (its most likely) and every label's probability (labels.py).
+LABEL, LABEL_SCORES = "label", "label_scores"
 #: Fields of a page's own that filters name as they are; any other name is the user's metadata.
-OWN_FIELDS = ("doc_id", "path", "file", "page", "page_count", "words_source", "width_pt", "height_pt")
+OWN_FIELDS = ("doc_id", "path", "file", "page", "page_count", "words_source", "width_pt", "height_pt", LABEL)
 #: Completion marks written per request.
 MARK_BATCH = 256
 
@@ -65,16 +67,17 @@ def source(path: Path) -> dict[str, str | None]:
 
 def page_point(page: Page, vectors: np.ndarray, cells: np.ndarray, grid: tuple[int, int],
                summary: np.ndarray, sparse: dict[str, Sparse] | None = None,
-               meta: dict[str, Any] | None = None) -> PagePoint:
+               meta: dict[str, Any] | None = None, labels: dict[str, Any] | None = None) -> PagePoint:
     """A page as it is stored: its vectors, its single vector, its sparse vectors (corpus
-    statistics, `lexical_vectors`), its payload, PARTIAL, and its document's metadata."""
+    statistics, `lexical_vectors`), its payload, PARTIAL, its document's metadata and its
+    zero-shot labels."""
     return PagePoint(
         id=point_id(page.doc_id, page.page_no), vectors=vectors, summary=summary, sparse=sparse or {},
         payload={"doc_id": page.doc_id, **source(page.path), "page": page.page_no, "page_count": page.page_count,
                  "width_pt": page.width_pt, "height_pt": page.height_pt, "text": page.text,
                  "words_source": page.words_source, BOXES: pack_boxes(page.words), "cells": cells.tolist(),
                  "grid": list(grid), "state": PARTIAL,
-                 **({META: meta} if meta else {})})
+                 **({META: meta} if meta else {}), **(labels or {})})
 
 
 def lexical_vectors(text: str, encoder: MultiVectorEncoder) -> dict[str, Sparse]:

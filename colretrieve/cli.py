@@ -21,6 +21,7 @@ from .vectors.forms import FORMATS
 
 if TYPE_CHECKING:
     from .index import Index
+    from .labels import Labels
 
 INDEX_HELP = (f"Index directory, or http://HOST:6333/COLLECTION on a Qdrant server or cluster "
               f"[default: ${INDEX_ENV} or ./{DEFAULT_INDEX_DIR}].")
@@ -58,6 +59,25 @@ def _metadata(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
         return parse_metadata(value)
     except ColretrieveError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _labels(ctx: click.Context, param: click.Parameter, value: str | None) -> Labels | None:
+    from .labels import Labels
+
+    if value is None:
+        if ctx.params.get("templates"):
+            raise click.BadParameter("--template needs --labels")
+        return None
+    try:
+        return Labels.parse(value, ctx.params.get("templates", ()))
+    except ColretrieveError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+template_option = click.option("--template", "templates", multiple=True, metavar="TEXT", is_eager=True,
+                               help="A prompt a label is put in, with {} for the label (repeatable; the labels' "
+                                    "prompts are averaged) [default: "
+                                    f"{', '.join(repr(t) for t in settings.LABEL_TEMPLATES)}].")
 
 
 tenant_option = click.option("--tenant", default=None, metavar="NAME", callback=_tenant,
@@ -182,13 +202,17 @@ def main() -> None:
 @click.option("--meta", "metadata", multiple=True, metavar="KEY=VALUE", callback=_metadata,
               help="Metadata of these documents, returned with their hits and taken by --filter (repeatable); "
                    "a FILE.json beside a document adds its own.")
+@click.option("--labels", "labels", default=None, metavar="A,B,...", callback=_labels,
+              help="Give each new page its zero-shot label among these (see classify); --filter label=A finds them.")
+@template_option
 @tenant_option
 @json_option
 def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str, prefilter: str | None,
            max_pixels: int | None, dpi: int, renderer: str, ocr: str, pool_factor: int, vector_format: str,
            images: bool, batch_size: int | None, store: str, on_disk: bool, quantization: str | None,
            shards: int | None, replicas: int | None, write_consistency: int | None,
-           device: str, quiet: bool, metadata: dict[str, Any], tenant: str | None, as_json: bool) -> None:
+           device: str, quiet: bool, metadata: dict[str, Any], labels: Labels | None, templates: tuple[str, ...],
+           tenant: str | None, as_json: bool) -> None:
     """Add the PDFs in PATHS (files or folders, searched recursively) to the index.
 
     Image files named in PATHS are pages too; --images also takes those found in folders.
@@ -201,7 +225,7 @@ def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str
                               store=store, qdrant=_layout(on_disk, quantization, shards, replicas, write_consistency),
                               tenant=tenant, **options) as idx:
         report = idx.ingest(paths, images=images, progress=not quiet and not as_json, batch_size=batch_size,
-                            echo=lambda line: click.echo(line, err=True), metadata=metadata)
+                            echo=lambda line: click.echo(line, err=True), metadata=metadata, labels=labels)
     if as_json:
         click.echo(json.dumps({"documents": report.documents, "pages": report.pages,
                                "unchanged": report.unchanged, "seconds": round(report.seconds, 3),
@@ -290,6 +314,34 @@ def _print_hits(hits: list, as_json: bool) -> None:
         if hit.regions and hit.regions[0].text:
             top = hit.regions[0]
             click.echo(f"    match ({top.share:.0%} of the score): {' '.join(top.text.split())[:160]}")
+
+
+@main.command()
+@index_option
+@click.option("--labels", "labels", required=True, metavar="A,B,...", callback=_labels,
+              help='The labels to choose from, e.g. "invoice,chart,table,form,slide,scan".')
+@template_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@tenant_option
+@json_option
+def classify(target: str | None, grpc: bool, labels: Labels, templates: tuple[str, ...], quiet: bool,
+             tenant: str | None, as_json: bool) -> None:
+    """Give every page of the index its zero-shot label among --labels, stored with the page.
+
+    The single-vector encoder scores each page against each label's prompts, as it was trained:
+    a softmax over the labels (CLIP, the text default), a sigmoid per label (SigLIP). Then
+    `query --filter label=chart` finds the pages labelled chart.
+    """
+    with _index().open(_target(target), grpc=grpc, tenant=tenant) as idx:
+        found = idx.classify(labels, progress=not quiet and not as_json, echo=lambda line: click.echo(line, err=True))
+    for page in found:
+        if as_json:
+            click.echo(json.dumps(page, ensure_ascii=False))
+        else:
+            click.echo(f"{page['label']:<16} {page['label_scores'][page['label']]:.3f}  {_shown(page['path'])}  "
+                       f"page {page['page']}")
+    counts = {name: sum(page["label"] == name for page in found) for name in labels.names}
+    click.echo(f"classified {len(found)} pages: " + ", ".join(f"{name} {n}" for name, n in counts.items()), err=True)
 
 
 @main.command()

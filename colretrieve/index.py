@@ -13,6 +13,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from . import catalog
 from .check import CheckReport, check_index
 from .documents.render import MAX_DPI, MIN_DPI
@@ -20,6 +22,7 @@ from .encoders import MultiVectorEncoder, SingleVectorEncoder
 from .errors import ColretrieveError, IndexConfigError, IndexLockedError, NotFoundError
 from .image_query import ImageInput
 from .ingest import IngestReport, ingest
+from .labels import Labels, page_labels
 from .location import Held, Location
 from .models import Models
 from .scoring import cpu_kernel
@@ -255,7 +258,8 @@ class Index:
     def ingest(self, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
                echo: Callable[[str], None] | None = None, batch_size: int | None = None,
                report: IngestReport | None = None, within: Sequence[Path] | None = None,
-               optimize: bool = True, metadata: dict[str, Any] | None = None) -> IngestReport:
+               optimize: bool = True, metadata: dict[str, Any] | None = None,
+               labels: Labels | None = None) -> IngestReport:
         """Add the documents under `paths`; unchanged files are skipped, interrupted ones resumed.
 
         With `images`, image files in folders (PNG, JPEG, TIFF, WebP, BMP, GIF) are pages too;
@@ -270,7 +274,8 @@ class Index:
         searches in this process while it runs (4 s at 10k pages), which a service cannot afford
         after every job. `metadata` is stored with every page of these documents and returned in
         their hits, merged under what a `<file>.json` beside a document says of it; an unchanged
-        document gets its metadata set again.
+        document gets its metadata set again. With `labels`, each new page gets its zero-shot
+        label (as `classify` gives them).
         """
         self._one_team()
         if metadata:
@@ -279,7 +284,7 @@ class Index:
         try:
             return ingest(self._store, self._models, paths, images=images, progress=progress, echo=echo,
                           batch_size=batch_size, report=report, within=within, optimize=optimize,
-                          metadata=metadata)
+                          metadata=metadata, labels=labels)
         finally:  # a search during the ingest (a reader's) may have cached the corpus as it was then
             self._changed()
 
@@ -349,6 +354,31 @@ class Index:
         self._store.flush()
         self._store.optimize()
         return removed
+
+    def classify(self, labels: Labels, progress: bool = False,
+                 echo: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+        """Give every stored page its zero-shot label among `labels` (labels.py), stored with
+        the page (`filter={"label": "chart"}`); each page's path, page, label and scores.
+        `echo` hears what the user should know of how (the text default reads words only)."""
+        self._one_team()
+        self._models.load()
+        prefilter = self._models.prefilter
+        if not self._models.encoder.reads_images and echo is not None:
+            echo("note: the text default labels pages by their words only, not by how they look")
+        vectors = labels.vectors(prefilter)
+        out = []
+        from tqdm.auto import tqdm
+
+        with tqdm(total=self._store.count(), unit="page", disable=not progress, desc="classify") as bar:
+            for batch in self._store.export():
+                tags = page_labels(labels.names, prefilter.label_probabilities(
+                    np.stack([point.summary for point in batch]), vectors))
+                for point, tag in zip(batch, tags):
+                    self._store.set_payload({"doc_id": point.payload["doc_id"], "page": point.payload["page"]}, tag)
+                    out.append({"path": point.payload["path"], "page": point.payload["page"], **tag})
+                bar.update(len(batch))
+        self._store.flush()
+        return sorted(out, key=lambda found: (found["path"], found["page"]))
 
     def page(self, doc_id: str, page: int) -> Hit:
         """Page `page` of document `doc_id` as a hit (rank 0, score 0): its text, and its image
@@ -469,7 +499,12 @@ class SharedIndex(Index):
     def ingest(self, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
                echo: Callable[[str], None] | None = None, batch_size: int | None = None,
                report: IngestReport | None = None, within: Sequence[Path] | None = None,
-               optimize: bool = True, metadata: dict[str, Any] | None = None) -> IngestReport:
+               optimize: bool = True, metadata: dict[str, Any] | None = None,
+               labels: Labels | None = None) -> IngestReport:
+        raise self._busy()
+
+    def classify(self, labels: Labels, progress: bool = False,
+                 echo: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
         raise self._busy()
 
     def delete(self, target: str | Path) -> int:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import catalog
 from .documents import (
     CHANGED,
@@ -36,6 +38,7 @@ from .documents import (
 from .documents.ocr import ocr_function
 from .encoders import MultiVectorEncoder
 from .errors import BadDocumentError, DiskFullError, IndexConfigError, IndexCorruptError, StoreUnreachableError
+from .labels import Labels, page_labels
 from .models import Models
 from .scoring.pooling import pool_tokens
 from .storage import Store
@@ -83,13 +86,15 @@ class _Job:
 def ingest(store: Store, models: Models, paths: Iterable[str | Path], *, images: bool = False, progress: bool = False,
            echo: Callable[[str], None] | None = None, batch_size: int | None = None,
            report: IngestReport | None = None, within: Sequence[Path] | None = None,
-           optimize: bool = True, metadata: dict[str, Any] | None = None) -> IngestReport:
+           optimize: bool = True, metadata: dict[str, Any] | None = None,
+           labels: Labels | None = None) -> IngestReport:
     """Add the documents under `paths` to `store` (see `Index.ingest`). The models load only
     when there are pages to encode, and a model that cannot load stops the run."""
     say = echo or (lambda line: None)
     report = report if report is not None else IngestReport()
     started = time.perf_counter()
     run = _Run(store, models, report, say)
+    run.labels = labels
     jobs = run.plan(paths, images, within, metadata or {})
     total = report.planned = sum(job.page_count - len(job.stored) for job in jobs)
     if total:
@@ -137,6 +142,8 @@ class _Run:
         self.bar: Any = None
         self.pool: ThreadPoolExecutor | None = None
         self.batch: list[tuple[_Job, Page]] = []
+        self.labels: Labels | None = None  # zero-shot labels each page is given (labels.py)
+        self._label_vectors: np.ndarray | None = None
 
     @property
     def encoder(self) -> MultiVectorEncoder:
@@ -266,12 +273,18 @@ class _Run:
         pages = [page for _, page in batch]
         encoded = self.encoder.encode_pages(pages)
         singles = self.models.prefilter.embed_pages(pages, encoded)
+        tags: list[dict[str, Any]] = [{} for _ in pages]
+        if self.labels is not None:
+            if self._label_vectors is None:
+                self._label_vectors = self.labels.vectors(self.models.prefilter)
+            tags = page_labels(self.labels.names,
+                               self.models.prefilter.label_probabilities(singles, self._label_vectors))
         points = []
-        for (job, page), item, summary in zip(batch, encoded, singles):
+        for (job, page), item, summary, tag in zip(batch, encoded, singles, tags):
             vectors, cells = pool_tokens(item.vectors, item.cells, self.config.pool_factor)
             sparse = catalog.lexical_vectors(page.text, self.encoder) if self.config.lexical else {}
             points.append(catalog.page_point(page, vectors, cells, item.grid or self.encoder.grid, summary, sparse,
-                                             job.meta))
+                                             job.meta, tag))
         self.store.upsert(points)
         for page in pages:
             page.release()

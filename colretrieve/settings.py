@@ -24,6 +24,8 @@ INDEX_ENV = "COLRETRIEVE_INDEX"
 ENCODER = "text"
 #: Render resolution of a new index's pages.
 DPI = 144
+#: Prompt templates each zero-shot label is put in, averaged (`classify --template` replaces them).
+LABEL_TEMPLATES = ("a {}.", "a page with a {}.", "a document page showing a {}.")
 #: Share of the score an image query has when it comes with text (`search(image_weight=)`).
 IMAGE_WEIGHT = 0.5
 #: Margin around a hit's region when it is cropped (`Hit.crop`, `query --crops`), a share of the page.

@@ -70,6 +70,9 @@ class MultiVectorEncoder(ABC):
     #: True when the encoder implements `query_terms` and `page_terms` (a text vocabulary),
     #: which enables IDF-weighted hybrid scoring.
     has_vocabulary: bool = False
+    #: The scale its single vectors' cosine was trained at, where it has them (softmax over
+    #: scale * cosine is its probability of a match: zero-shot labels), else None.
+    similarity_scale: float | None = None
     #: False where pages are read as words only (the text default): an image query is then
     #: searched by its words.
     reads_images: bool = True

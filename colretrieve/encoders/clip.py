@@ -14,7 +14,7 @@ from ..vectors.norms import l2_normalize
 from .base import PageVectors
 from .loading import load_checkpoint
 from .memory import halve_on_oom
-from .prefilters import SingleVectorEncoder
+from .prefilters import SingleVectorEncoder, softmax
 
 #: model_type in config.json -> model class in transformers.
 DUAL_ENCODERS = {"clip": "CLIPModel", "siglip": "SiglipModel", "siglip2": "Siglip2Model"}
@@ -59,6 +59,15 @@ class DualEncoderPrefilter(SingleVectorEncoder):
 
     def _shrink(self, size: int) -> None:
         self.batch_size = size
+
+    def label_probabilities(self, pages: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """As the model's `logits_per_image`: cosine times exp(logit_scale) (plus SigLIP's
+        logit_bias); softmax over the labels for CLIP, trained on one match among many, and
+        a sigmoid per label for SigLIP, trained on each pair alone."""
+        logits = np.exp(float(self.model.logit_scale)) * (pages.astype(np.float64) @ labels.astype(np.float64).T)
+        if self.kind.startswith("siglip"):
+            return 1 / (1 + np.exp(-(logits + float(self.model.logit_bias))))
+        return softmax(logits)
 
 
 @runtime_checkable

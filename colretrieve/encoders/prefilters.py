@@ -46,6 +46,12 @@ class SingleVectorEncoder(ABC):
         derive one from the other share the forward pass."""
         return encoder.encode_queries(texts), self.embed_queries(texts)
 
+    def label_probabilities(self, pages: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """(pages, labels) probability of each label for each page single vector, as the model
+        was trained to compare them (labels.py); `labels` are embedded label prompts."""
+        raise ColretrieveError(f"prefilter {self.name} was not trained to match pages with text: zero-shot labels "
+                               "need a CLIP/SigLIP prefilter or the text default")
+
 
 class NativePrefilter(SingleVectorEncoder):
     """The encoder's own single vector (the text default's pooled sentence embedding)."""
@@ -68,6 +74,12 @@ class NativePrefilter(SingleVectorEncoder):
     def encode_queries(self, encoder: MultiVectorEncoder, texts: Sequence[str]) -> tuple[list[np.ndarray], np.ndarray]:
         return encoder.encode_queries_with_summary(texts)
 
+    def label_probabilities(self, pages: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        scale = self.encoder.similarity_scale
+        if scale is None:
+            return super().label_probabilities(pages, labels)
+        return softmax(scale * (pages @ labels.T))
+
 
 class PooledPrefilter(SingleVectorEncoder):
     """The normalised mean of the multi-vectors: a prefilter for any encoder."""
@@ -87,6 +99,12 @@ class PooledPrefilter(SingleVectorEncoder):
     def encode_queries(self, encoder: MultiVectorEncoder, texts: Sequence[str]) -> tuple[list[np.ndarray], np.ndarray]:
         tokens = encoder.encode_queries(texts)
         return tokens, np.stack([mean_vector(t) for t in tokens])
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Over the last axis, in float64 (probabilities to 1e-5 of the model's own)."""
+    shifted = np.exp(logits.astype(np.float64) - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def _summary(item: PageVectors, encoder: str) -> np.ndarray:

@@ -87,6 +87,9 @@ class TextGridEncoder(MultiVectorEncoder):
 
     has_vocabulary = True
     reads_images = False
+    #: all-MiniLM-L6-v2 was trained by contrastive loss over cosine * 20 (sentence-transformers'
+    #: MultipleNegativesRankingLoss scale).
+    similarity_scale = 20.0
 
     def __init__(self, model_dir: str | Path | None = None, grid: tuple[int, int] = (32, 32),
                  device: str = "auto", batch_size: int = 16) -> None:
