@@ -90,6 +90,7 @@ def test_an_agent_searches_reads_and_lists_over_stdio(index_copy: Path, tmp_path
                 assert any(FILE in text.text for text, _ in found)
                 cited = CITATION.search(found[0][0].text)
                 assert cited is not None
+                assert "best match (" in found[0][0].text.split("\n\n", 1)[0]  # the top region, before the page
 
                 ((text, _),) = pages(await session.call_tool(
                     "get_page", {"doc_id": cited["doc_id"], "page": int(cited["page"])}))

@@ -136,6 +136,9 @@ def _page(hit: Hit) -> list[TextContent | ImageContent]:
     IMAGE_SIDE, the size models read well), or a note saying why there is none."""
     where = f"{Path(hit.path).name}, page {hit.page} of {hit.page_count}, doc_id {hit.doc_id}"
     cite = f"[{hit.rank}] {where}, score {hit.score:.3f}" if hit.rank else where
+    if hit.regions and hit.regions[0].text:  # where on the page the query matched: the passage to read first
+        top = hit.regions[0]
+        cite += f"\nbest match ({top.share:.0%} of the score, box {list(top.box)} of the page): {top.text}"
     try:
         png = hit.png(IMAGE_SIDE)
     except ColretrieveError as exc:  # one moved file costs its image, not the other hits
