@@ -108,12 +108,13 @@ def check_metadata(meta: Any, where: str) -> dict[str, Any]:
 
 def metadata_indexes(meta: dict[str, Any]) -> dict[str, str]:
     """Payload indexes for the names of `meta`, by the kind of their values (a list's first
-    item), so filters on them stay fast as the store grows."""
+    item), so filters on them stay fast as the store grows. Numbers get a float index, which
+    ranges over integers and fractions alike (documents may give a name either)."""
     kinds: dict[str, str] = {}
     for key, value in meta.items():
         item = (value or [None])[0] if isinstance(value, list) else value
-        kind = ("bool" if isinstance(item, bool) else "integer" if isinstance(item, int)
-                else "float" if isinstance(item, float) else "keyword" if isinstance(item, str) else None)
+        kind = ("bool" if isinstance(item, bool) else "float" if isinstance(item, (int, float))
+                else "keyword" if isinstance(item, str) else None)
         if kind:
             kinds[f"{META}.{key}"] = kind
     return kinds

@@ -337,6 +337,8 @@ def classify(target: str | None, grpc: bool, labels: Labels, templates: tuple[st
     for page in found:
         if as_json:
             click.echo(json.dumps(page, ensure_ascii=False))
+        elif page["label"] is None:
+            click.echo(f"{'(no label)':<16} {'':5}  {_shown(page['path'])}  page {page['page']}")
         else:
             click.echo(f"{page['label']:<16} {page['label_scores'][page['label']]:.3f}  {_shown(page['path'])}  "
                        f"page {page['page']}")

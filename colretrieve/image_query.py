@@ -26,18 +26,18 @@ if TYPE_CHECKING:
 ImageInput: TypeAlias = "str | os.PathLike[str] | Image.Image"
 
 
-def read_image(image: ImageInput, config: IndexConfig) -> Page:
-    """The page `image` shows (a file's first page, or a PIL image), rendered and its words read
-    with the index's dpi, renderer and OCR engine."""
+def read_image(image: ImageInput, config: IndexConfig, words: bool) -> Page:
+    """The page `image` shows (a file's first page, or a PIL image), rendered with the index's
+    dpi and renderer; with `words`, its words read too (text layer, else the index's OCR)."""
     if isinstance(image, (str, os.PathLike)):
-        return _first_page(Path(image), config)
+        return _first_page(Path(image), config, words)
     with tempfile.TemporaryDirectory(prefix="colretrieve-query-") as folder:  # read as any image file is
         path = Path(folder) / "query.png"
         image.save(path)
-        return _first_page(path, config)
+        return _first_page(path, config, words)
 
 
-def _first_page(path: Path, config: IndexConfig) -> Page:
+def _first_page(path: Path, config: IndexConfig, words: bool) -> Page:
     if not path.is_file():
         raise ColretrieveError(f"{path}: no such image file")
     try:
@@ -45,7 +45,8 @@ def _first_page(path: Path, config: IndexConfig) -> Page:
                            ocr=ocr_function(config.ocr)) as reader:
             page = reader.page(1)
             page.image.load()  # rendered and read now, while the file is open; the page keeps both
-            _ = page.words
+            if words:
+                _ = page.words
             return page
     except BadDocumentError as exc:
         raise ColretrieveError(f"{path}: {exc.reason}") from None

@@ -363,19 +363,24 @@ class Index:
         self._one_team()
         self._models.load()
         prefilter = self._models.prefilter
-        if not self._models.encoder.reads_images and echo is not None:
+        labels.check(prefilter)
+        if not prefilter.embeds_images and not self._models.encoder.reads_images and echo is not None:
             echo("note: the text default labels pages by their words only, not by how they look")
         vectors = labels.vectors(prefilter)
+        self._store.index_fields({catalog.LABEL: "keyword"})
         out = []
         from tqdm.auto import tqdm
 
+        fields = ("doc_id", "page", "path")
         with tqdm(total=self._store.count(), unit="page", disable=not progress, desc="classify") as bar:
-            for batch in self._store.export():
-                tags = page_labels(labels.names, prefilter.label_probabilities(
-                    np.stack([point.summary for point in batch]), vectors))
-                for point, tag in zip(batch, tags):
-                    self._store.set_payload({"doc_id": point.payload["doc_id"], "page": point.payload["page"]}, tag)
-                    out.append({"path": point.payload["path"], "page": point.payload["page"], **tag})
+            for batch in self._store.scan(fields=fields, single=True):
+                singles = np.stack([np.asarray(page.single) for page in batch])
+                tags = page_labels(prefilter, labels.names, vectors, singles)
+                for page, tag in zip(batch, tags):
+                    where = {"doc_id": page.payload["doc_id"], "page": page.payload["page"]}
+                    self._store.set_payload(where, tag or {catalog.LABEL: None, catalog.LABEL_SCORES: None})
+                    out.append({"path": page.payload["path"], "page": page.payload["page"],
+                                "label": tag.get(catalog.LABEL), "label_scores": tag.get(catalog.LABEL_SCORES)})
                 bar.update(len(batch))
         self._store.flush()
         return sorted(out, key=lambda found: (found["path"], found["page"]))

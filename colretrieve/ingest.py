@@ -99,6 +99,9 @@ def ingest(store: Store, models: Models, paths: Iterable[str | Path], *, images:
     total = report.planned = sum(job.page_count - len(job.stored) for job in jobs)
     if total:
         models.load()
+        if labels is not None:  # before any page is read: a model that cannot label stops the run
+            labels.check(models.prefilter)
+            store.index_fields({catalog.LABEL: "keyword"})
     from tqdm.auto import tqdm
 
     with tqdm(total=total, unit="page", disable=not progress or total == 0, dynamic_ncols=True,
@@ -277,8 +280,7 @@ class _Run:
         if self.labels is not None:
             if self._label_vectors is None:
                 self._label_vectors = self.labels.vectors(self.models.prefilter)
-            tags = page_labels(self.labels.names,
-                               self.models.prefilter.label_probabilities(singles, self._label_vectors))
+            tags = page_labels(self.models.prefilter, self.labels.names, self._label_vectors, singles)
         points = []
         for (job, page), item, summary, tag in zip(batch, encoded, singles, tags):
             vectors, cells = pool_tokens(item.vectors, item.cells, self.config.pool_factor)

@@ -39,8 +39,13 @@ class Labels:
         if len(names) < 2 or not all(_LABEL.fullmatch(name) for name in names):
             raise ColretrieveError(f"--labels {labels!r}: two or more names, separated by commas")
         for template in templates:
-            if template.count("{}") != 1:
-                raise ColretrieveError(f"--template {template!r}: needs one {{}} where the label goes")
+            try:
+                whole = template.format("x")
+            except (KeyError, IndexError, ValueError):
+                whole = None
+            if template.count("{}") != 1 or whole is None:
+                raise ColretrieveError(f"--template {template!r}: needs one {{}} where the label goes, and no "
+                                       "other braces")
         return cls(names, tuple(templates) or LABEL_TEMPLATES)
 
     def vectors(self, encoder: SingleVectorEncoder) -> np.ndarray:
@@ -51,7 +56,18 @@ class Labels:
         return l2_normalize(embedded.mean(axis=1))
 
 
-def page_labels(names: Sequence[str], probabilities: np.ndarray) -> list[dict[str, Any]]:
-    """The payload of each page's labels, from its row of `probabilities`."""
-    return [{LABEL: names[int(row.argmax())], LABEL_SCORES: {n: round(float(p), 6) for n, p in zip(names, row)}}
-            for row in probabilities]
+    def check(self, encoder: SingleVectorEncoder) -> None:
+        """A ColretrieveError, before any page is read, where `encoder` cannot give labels."""
+        if not encoder.can_label:
+            encoder.label_probabilities(np.zeros((0, encoder.dim)), np.zeros((0, encoder.dim)))
+
+
+def page_labels(encoder: SingleVectorEncoder, names: Sequence[str], vectors: np.ndarray,
+                singles: np.ndarray) -> list[dict[str, Any]]:
+    """The payload of each page's labels (`vectors`: `Labels.vectors`); a page with nothing to
+    compare (no words for the text default: a zero vector) gets none, not the first label."""
+    probabilities = encoder.label_probabilities(singles, vectors)
+    blank = np.linalg.norm(singles, axis=1) == 0
+    return [{} if empty else {LABEL: names[int(row.argmax())],
+                              LABEL_SCORES: {n: round(float(p), 6) for n, p in zip(names, row)}}
+            for row, empty in zip(probabilities, blank)]

@@ -3,10 +3,10 @@
 MaxSim credits each query token's similarity to its best page vector, and every page vector
 keeps its patch-grid cell (every encoder: the text default places a word's tokens at its word,
 a VLM its patches). The credited cells are merged into regions: cells at most REGION_GAP empty
-cells apart belong together (a phrase's words, a table row's cells). A region's box is snapped to
-the words whose centres fall in its cells, where the page has words (text layer or OCR), and
-otherwise covers its cells. Regions are ranked by their share of the credit, and carry the
-text of their words: what a RAG pipeline quotes.
+cells apart belong together (a phrase's words, a table row's cells). A region's box is snapped
+to the words whose centres fall in its cells, where the page has words (text layer or OCR);
+its cells that hold no word (a figure's) add their own. Regions are ranked by their share of
+the credit, and carry the text of their words: what a RAG pipeline quotes.
 
 The page's word boxes are stored with it at ingest (`pack_boxes`, 8 bytes a word); pages
 stored before have regions of cells, without text.
@@ -94,15 +94,14 @@ def find_regions(heat: np.ndarray, total: float, grid: tuple[int, int], words: S
     if total <= 0 or not len(hot):
         return []
     cells_of_words = word_cells(words, grid).tolist()
+    worded = set(cells_of_words)
     found = []
     for cells in _groups(hot, cols):
         inside = [w for w, cell in zip(words, cells_of_words) if cell in cells]
-        if inside:
-            box = (min(w.x0 for w in inside), min(w.y0 for w in inside),
-                   max(w.x1 for w in inside), max(w.y1 for w in inside))
-        else:
-            r, c = np.divmod(np.array(sorted(cells)), cols)
-            box = (c.min() / cols, r.min() / rows, (c.max() + 1) / cols, (r.max() + 1) / rows)
+        bare = [divmod(cell, cols) for cell in sorted(cells - worded)]  # no word there: a figure's, a chart's
+        edges = [(w.x0, w.y0, w.x1, w.y1) for w in inside]
+        edges += [(c / cols, r / rows, (c + 1) / cols, (r + 1) / rows) for r, c in bare]
+        box = (min(e[0] for e in edges), min(e[1] for e in edges), max(e[2] for e in edges), max(e[3] for e in edges))
         width, height = size_pt
         found.append(Region(box=tuple(round(float(v), 4) for v in box),  # type: ignore[arg-type]
                             points=(round(box[0] * width, 1), round(box[1] * height, 1),

@@ -183,8 +183,10 @@ class Searcher:
         the single vectors mix in the same shares."""
         if image is None:
             return self._text_query(text)
-        page = read_image(image, self.config)
-        if self.models.encoder.reads_images:
+        reads_images = self.models.encoder.reads_images
+        prefilter = self.models.prefilter
+        page = read_image(image, self.config, words=not reads_images)
+        if reads_images:
             encoded = self.models.encoder.encode_pages([page])[0]
             seen = Query(encoded.vectors, self.models.prefilter.embed_pages([page], [encoded])[0], None, "")
             how = (f"the image is embedded as a page by {self.models.encoder.name} and compared page against page; "
@@ -197,6 +199,9 @@ class Searcher:
             seen = self._text_query(page.text)
             how = (f"read {len(page.words)} words from the image ({page.words_source}) and searched with them: "
                    "the text default reads words, not pictures")
+            if prefilter.embeds_images:  # its candidates come from the picture itself
+                seen.single = prefilter.embed_pages([page], [])[0]
+                how += f"; the prefilter ({prefilter.name}) embeds it as an image"
         if not searchable(text):
             explain(f"image query: {how}")
             return seen

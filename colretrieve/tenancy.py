@@ -72,8 +72,8 @@ class TenantView:
         return self.store.payloads(ids, fields)
 
     def scan(self, filter: Filter | None = None, fields: Sequence[str] = (), vectors: bool = False,
-             batch: int = 256) -> Iterator[list[StoredPage]]:
-        return self.store.scan(self._only(filter), fields, vectors, batch)
+             batch: int = 256, single: bool = False) -> Iterator[list[StoredPage]]:
+        return self.store.scan(self._only(filter), fields, vectors, batch, single)
 
     def export(self, batch: int = 64) -> Iterator[list[PagePoint]]:
         raise ColretrieveError("an index is exported whole, not one tenant's view of it")

@@ -53,6 +53,7 @@ def test_templates_are_averaged_per_label(tiny_models: dict[str, Path]) -> None:
 
 @pytest.mark.parametrize(("labels", "templates", "message"), [
     ("chart", (), "two or more names"), ("a,,", (), "two or more names"), ("a,b", ("no slot",), "needs one {}"),
+    ("a,b", ("a {} {x}",), "no other braces"),
 ])
 def test_bad_labels_are_one_clear_error(labels: str, templates: tuple[str, ...], message: str) -> None:
     with pytest.raises(ColretrieveError, match=message):
@@ -65,12 +66,14 @@ def test_ingest_with_labels_then_filter_by_one(samples: Path, tmp_path: Path) ->
     assert run.returncode == 0, run.stderr
     with Index.open(index, read_only=True) as opened:
         pages = opened.search("table form chart census arrests principal", k=23, exact=True)
-        stored = opened.store.payloads([p.id for batch in opened.store.scan() for p in batch], ["label", "file",
-                                                                                                 "label_scores"])
-    assert len(pages) == 23 and {p["label"] for p in stored} <= {"table", "form", "chart"}
-    assert all(abs(sum(p["label_scores"].values()) - 1) < 1e-4 for p in stored)  # the text default: a softmax
-    label = stored[0]["label"]
-    expected = sorted((p["file"]) for p in stored if p["label"] == label)
+        stored = opened.store.payloads([p.id for batch in opened.store.scan() for p in batch],
+                                       ["label", "file", "label_scores", "text"])
+    assert len(pages) == 23 and {p.get("label") for p in stored} <= {"table", "form", "chart", None}
+    assert all(("label" in p) == bool(p["text"]) for p in stored)  # a page without words gets no label
+    labelled = [p for p in stored if "label" in p]
+    assert all(abs(sum(p["label_scores"].values()) - 1) < 1e-4 for p in labelled)  # the text default: a softmax
+    label = labelled[0]["label"]
+    expected = sorted(p["file"] for p in labelled if p["label"] == label)
     found = cli("query", "page", "--index", index, "-k", "23", "--exact", "--json", "--filter", f"label={label}")
     assert found.returncode == 0, found.stderr
     assert sorted(Path(json.loads(line)["path"]).name for line in found.stdout.splitlines()) == expected
@@ -83,7 +86,15 @@ def test_classify_labels_every_page_of_an_index(index_copy: Path) -> None:
     pages = [json.loads(line) for line in run.stdout.splitlines()]
     assert len(pages) == 23 and "words only" in run.stderr and "classified 23 pages" in run.stderr
     forms = sorted((Path(p["path"]).name, p["page"]) for p in pages if p["label"] == "form")
+    assert forms and all(p["label"] or not p["label_scores"] for p in pages)
     found = cli("query", "form", "--index", str(index_copy), "-k", "23", "--exact", "--json", "--filter", "label=form")
     assert sorted((Path(h["path"]).name, h["page"]) for h in map(json.loads, found.stdout.splitlines())) == forms
     bad = cli("classify", "--index", str(index_copy), "--labels", "one")
     assert bad.returncode == 2 and "two or more names" in bad.stderr
+
+
+def test_a_prefilter_not_trained_on_text_cannot_label(tiny_colpali) -> None:
+    from colretrieve.encoders.prefilters import PooledPrefilter
+
+    with pytest.raises(ColretrieveError, match="not trained to match pages with text"):
+        Labels(("chart", "table")).check(PooledPrefilter(tiny_colpali))

@@ -46,7 +46,7 @@ def test_metadata_is_stored_returned_and_filtered(folder: Path, tmp_path: Path, 
         # the names documents brought are indexed by the kind of their values
         indexed = {name: str(info.data_type) for name, info in index.store._shard.info().payload_schema.items()}
         assert {name: kind.rsplit(".", 1)[-1] for name, kind in indexed.items() if name.startswith("meta.")} == {
-            "meta.year": "Integer", "meta.lang": "Keyword", "meta.draft": "Bool", "meta.tags": "Keyword"}
+            "meta.year": "Float", "meta.lang": "Keyword", "meta.draft": "Bool", "meta.tags": "Keyword"}
 
         again = index.ingest([folder / CENSUS], metadata={"year": 2024})  # unchanged: its metadata is set again
         assert again.unchanged == 1 and again.pages == 0

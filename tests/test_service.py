@@ -132,6 +132,8 @@ def test_filter_conditions(http: httpx.Client) -> None:
     assert hits and all(Path(h["path"]).name != CENSUS and 2 <= h["page"] <= 3 for h in hits)
     bad = http.post("/search", json={"query": "table", "filter": {"page": {"between": [1, 2]}}})
     assert bad.status_code == 422
+    for odd in ({"draft": [True, False]}, {"draft": {"not": True}}, {"score": [0.5, 1]}, {"score": {"not": 0.5}}):
+        assert http.post("/search", json={"query": "table", "filter": odd}).status_code == 200, odd  # no page has them
 
 
 def test_a_page_and_its_image(http: httpx.Client) -> None:

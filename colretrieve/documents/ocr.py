@@ -70,7 +70,6 @@ class OcrEngine(Protocol):
         ...
 
 
-@cache
 def ocr_function(name: str) -> Callable[[Image.Image], list[Word]] | None:
     """What reads a scanned page image with engine `name` ("none": nothing). The engine loads
     on the first scan, so a missing engine fails only the files that need it."""
@@ -79,6 +78,7 @@ def ocr_function(name: str) -> Callable[[Image.Image], list[Word]] | None:
     return lambda image: get_ocr(name).words(image)
 
 
+@cache
 def get_ocr(name: str) -> OcrEngine:
     """Return the OCR engine called `name` ("tesseract" or "rapidocr").
 

@@ -25,6 +25,7 @@ class DualEncoderPrefilter(SingleVectorEncoder):
     text tower the queries."""
 
     embeds_images = True
+    can_label = True
 
     def __init__(self, model: str, *, device: str = "auto", batch_size: int = 16) -> None:
         import transformers

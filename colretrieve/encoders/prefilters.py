@@ -34,6 +34,11 @@ class SingleVectorEncoder(ABC):
     #: True where pages are embedded from their images (CLIP, SigLIP), not from their multi-vectors.
     embeds_images: bool = False
 
+    @property
+    def can_label(self) -> bool:
+        """Whether `label_probabilities` answers: the model was trained to match pages with text."""
+        return False
+
     @abstractmethod
     def embed_pages(self, pages: Sequence[Page], encoded: Sequence[PageVectors]) -> np.ndarray:
         """One vector per page; `encoded` holds the pages' multi-vectors, already computed."""
@@ -73,6 +78,10 @@ class NativePrefilter(SingleVectorEncoder):
 
     def encode_queries(self, encoder: MultiVectorEncoder, texts: Sequence[str]) -> tuple[list[np.ndarray], np.ndarray]:
         return encoder.encode_queries_with_summary(texts)
+
+    @property
+    def can_label(self) -> bool:
+        return self.encoder.similarity_scale is not None
 
     def label_probabilities(self, pages: np.ndarray, labels: np.ndarray) -> np.ndarray:
         scale = self.encoder.similarity_scale

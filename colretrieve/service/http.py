@@ -33,6 +33,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -83,6 +85,10 @@ class Problem(BaseModel):
     error: str
 
 
+#: A metadata value: true/false, text or a number (strict: true is no 1, "1" no number).
+Scalar = StrictBool | Name | StrictInt | StrictFloat
+
+
 class Words(BaseModel):
     """Conditions on a text field: none of these values; holds a value or not."""
 
@@ -106,10 +112,10 @@ class Numbers(BaseModel):
 class Conditions(Numbers):
     """Conditions on a metadata field (text or numbers)."""
 
-    not_: Name | Number | list[Name | Number] | None = Field(None, alias="not")  # type: ignore[assignment]
+    not_: Scalar | list[Scalar] | None = Field(None, alias="not")  # type: ignore[assignment]
 
 
-MetaValue = StrictStr | StrictInt | float | bool | list[StrictStr | StrictInt | float] | Conditions
+MetaValue = Scalar | list[Scalar] | Conditions
 
 
 class PageFilter(BaseModel):

@@ -146,12 +146,14 @@ class StoreScores:
 
 @dataclass
 class StoredPage:
-    """A page as a store reads it back: its id, the payload `fields` asked for, and its
-    multi-vectors when asked for (rows, or panels where the store keeps the kernel's layout)."""
+    """A page as a store reads it back: its id, the payload `fields` asked for, its
+    multi-vectors when asked for (rows, or panels where the store keeps the kernel's layout),
+    and its single vector when asked for."""
 
     id: str
     payload: dict[str, Any] = field(default_factory=dict)
     vectors: PageArray | None = None
+    single: np.ndarray | None = None
 
     def array(self) -> PageArray:
         """The page's vectors in the layout they were read in (rows or panels)."""
@@ -194,18 +196,30 @@ CONDITIONS = (*RANGE, "not", "exists")
 
 @dataclass(frozen=True)
 class FilterParts(Generic[C, F]):
-    """A backend's constructors for `translate_filter`: a field equal to a value, equal to
-    any of several, within a range (the bounds of RANGE given), empty; and the filter of
-    conditions that must and must not hold."""
+    """A backend's constructors for `translate_filter`: a field equal to a text or an integer
+    (`match`; true/false too), equal to any of several texts or integers, within a range (the
+    bounds of RANGE given), empty; a condition that holds where one of several does; and the
+    filter of conditions that must and must not hold."""
 
     match: Callable[[str, Any], C]
     match_any: Callable[[str, list[Any]], C]
     range: Callable[[str, dict[str, float]], C]
     empty: Callable[[str], C]
+    either: Callable[[list[C]], C]
     build: Callable[[list[C], list[C]], F]
 
     def equal(self, key: str, value: Any) -> C:
-        return self.match_any(key, list(value)) if isinstance(value, (list, tuple, set)) else self.match(key, value)
+        """Qdrant matches texts, integers and booleans, and any of several texts or integers:
+        a float is equal where it is within [value, value]; a list holding floats or booleans
+        is one of its values' conditions."""
+        if isinstance(value, (list, tuple, set)):
+            values = list(value)
+            if any(isinstance(v, (bool, float)) for v in values):
+                return self.either([self.equal(key, v) for v in values])
+            return self.match_any(key, values)
+        if isinstance(value, float):
+            return self.range(key, {"gte": value, "lte": value})
+        return self.match(key, value)
 
 
 def translate_filter(filter: Filter | None, parts: FilterParts[C, F]) -> F | None:
@@ -306,8 +320,9 @@ class Store(Protocol):
         """Each point's payload (only `fields` when given), in the order of `ids`."""
 
     def scan(self, filter: Filter | None = None, fields: Sequence[str] = (), vectors: bool = False,
-             batch: int = 256) -> Iterator[list[StoredPage]]:
-        """Every matching point in batches, with payload `fields` (and its vectors if asked)."""
+             batch: int = 256, single: bool = False) -> Iterator[list[StoredPage]]:
+        """Every matching point in batches, with payload `fields` (and its multi-vectors, its
+        single vector, if asked)."""
 
     def export(self, batch: int = 64) -> Iterator[list[PagePoint]]:
         """Every point as it was upserted (multi-vectors, single vector, payload), in batches:

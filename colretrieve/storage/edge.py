@@ -84,14 +84,13 @@ def _match(key: str, value: Any) -> qe.ConditionType:
 
 
 def _match_any(key: str, values: list[Any]) -> qe.ConditionType:
-    if any(isinstance(value, bool) for value in values):  # no bool in MatchAny: one of several
-        return qe.Filter(should=[_match(key, value) for value in values])
     return qe.FieldCondition(key, match=qe.MatchAny(values))
 
 
 EDGE_FILTERS: FilterParts[qe.ConditionType, qe.Filter] = FilterParts(
     _match, _match_any, lambda key, bounds: qe.FieldCondition(key, range=qe.RangeFloat(**bounds)),
-    qe.IsEmptyCondition, lambda must, must_not: qe.Filter(must=must or None, must_not=must_not or None))
+    qe.IsEmptyCondition, lambda conditions: qe.Filter(should=conditions),
+    lambda must, must_not: qe.Filter(must=must or None, must_not=must_not or None))
 
 
 def to_edge_filter(filter: Filter | None) -> qe.Filter | None:
@@ -323,11 +322,13 @@ class EdgeStore:
             offset=offset, limit=batch, filter=to_edge_filter(filter), with_payload=selector, with_vector=vector))))
 
     def scan(self, filter: Filter | None = None, fields: Sequence[str] = (), vectors: bool = False,
-             batch: int = 256) -> Iterator[list[StoredPage]]:
+             batch: int = 256, single: bool = False) -> Iterator[list[StoredPage]]:
         wanted = list(fields) + ([ROW, ROWS] if vectors else [])
-        for records in self._scroll(filter, qe.PayloadSelector.Include(wanted) if wanted else False, batch):
+        for records in self._scroll(filter, qe.PayloadSelector.Include(wanted) if wanted else False, batch,
+                                    [SINGLE] if single else False):
             yield [StoredPage(str(r.id), dict(r.payload or {}),
-                              self._vectors.read(*_location(r.payload)) if vectors else None)
+                              self._vectors.read(*_location(r.payload)) if vectors else None,
+                              np.asarray(named_vector(r.vector, SINGLE), dtype=np.float32) if single else None)
                    for r in records]
 
     def export(self, batch: int = 64) -> Iterator[list[PagePoint]]:
@@ -405,7 +406,8 @@ class EdgeStore:
         self._shard.flush()
 
     def index_fields(self, indexes: Indexes) -> None:
-        _index_fields(self._shard, indexes)
+        self._before_write(0, verify=False)
+        self._engine(lambda: _index_fields(self._shard, indexes))
 
     def optimize(self) -> None:
         """Rewrite the segments the writes filled into Qdrant's read-optimised form, which the next

@@ -189,14 +189,13 @@ def _match(key: str, value: Any) -> models.Condition:
 
 
 def _match_any(key: str, values: list[Any]) -> models.Condition:
-    if any(isinstance(value, bool) for value in values):  # MatchAny takes no bool: one of several
-        return models.Filter(should=[_match(key, value) for value in values])
     return models.FieldCondition(key=key, match=models.MatchAny(any=values))
 
 
 QDRANT_FILTERS: FilterParts[models.Condition, models.Filter] = FilterParts(
     _match, _match_any, lambda key, bounds: models.FieldCondition(key=key, range=models.Range(**bounds)),
     lambda key: models.IsEmptyCondition(is_empty=models.PayloadField(key=key)),
+    lambda conditions: models.Filter(should=conditions),
     lambda must, must_not: models.Filter(must=must or None, must_not=must_not or None))
 
 
@@ -327,11 +326,14 @@ class QdrantStore:
         return [dict(r.payload or {}) for r in self._retrieve(ids, list(fields) if fields else True, False)]
 
     def scan(self, filter: Filter | None = None, fields: Sequence[str] = (), vectors: bool = False,
-             batch: int = 256) -> Iterator[list[StoredPage]]:
+             batch: int = 256, single: bool = False) -> Iterator[list[StoredPage]]:
+        wanted = [MULTI] * vectors + [SINGLE] * single
         for records in scroll_pages(lambda offset: self._call(
                 self.client.scroll, scroll_filter=to_qdrant_filter(filter), limit=batch, offset=offset,
-                with_payload=list(fields) or False, with_vectors=[MULTI] if vectors else False)):
-            yield [StoredPage(str(r.id), dict(r.payload or {}), _matrix(r) if vectors else None) for r in records]
+                with_payload=list(fields) or False, with_vectors=wanted or False)):
+            yield [StoredPage(str(r.id), dict(r.payload or {}), _matrix(r) if vectors else None,
+                              np.asarray(named_vector(r.vector, SINGLE), dtype=np.float32) if single else None)
+                   for r in records]
 
     def export(self, batch: int = 64) -> Iterator[list[PagePoint]]:
         for records in scroll_pages(lambda offset: self._call(

@@ -18,6 +18,7 @@ from colretrieve.documents.ocr import (
     _turn,
     _unturn,
     get_ocr,
+    ocr_function,
 )
 from colretrieve.page import Word
 
@@ -99,3 +100,9 @@ def test_missing_engines_say_how_to_install(monkeypatch: pytest.MonkeyPatch) -> 
         TesseractOcr()
     with pytest.raises(ValueError, match="unknown OCR engine"):
         get_ocr("abbyy")
+
+
+def test_an_engine_is_built_once_per_process() -> None:
+    """Building one checks the installation (Tesseract) or loads models (RapidOCR): never per page."""
+    assert get_ocr("tesseract") is get_ocr("tesseract")
+    assert ocr_function("none") is None

@@ -62,6 +62,8 @@ def test_indexed_fields_filter_as_before(filled) -> None:
     assert store.count({"meta.draft": True}) == 3 and store.count({"meta.score": {"lt": 1}}) == 3
     assert store.count({"meta.draft": {"not": True}}) == 12
     assert store.count({"meta.draft": [False, True]}) == 3 and store.count({"meta.draft": False}) == 0
+    assert store.count({"meta.score": 0.5}) == 3 and store.count({"meta.score": [0.25, 0.5, 7]}) == 3
+    assert store.count({"meta.score": {"not": [0.5]}}) == 12 and store.count({"meta.year": [2019.0, 3]}) == 3
 
 
 @pytest.mark.parametrize("condition", [{"between": [1, 2]}, {}, {"gte": "2020"}, {"lt": True}])
@@ -150,6 +152,11 @@ def test_scan_in_batches(filled) -> None:
     assert len(with_vectors) == 15
     for page in with_vectors:
         np.testing.assert_allclose(page.rows(), by_id[page.id].vectors, atol=1e-3)
+        assert page.single is None
+    singles = [page for batch in store.scan({"doc_id": "a"}, single=True) for page in batch]
+    assert len(singles) == 12 and all(page.vectors is None for page in singles)
+    for page in singles:
+        np.testing.assert_allclose(page.single, by_id[page.id].summary, atol=1e-6)
 
 
 def test_set_payload_by_filter(filled) -> None:
