@@ -239,7 +239,7 @@ def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str
 
 
 @main.command()
-@click.argument("text", required=False, default="")
+@click.argument("text", required=False, default=None)
 @index_option
 @click.option("--image", "image", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Search with this image (a page, a crop, a figure; a PDF: its first page), alone or with TEXT.")
@@ -261,28 +261,30 @@ def ingest(paths: tuple[Path, ...], target: str | None, grpc: bool, encoder: str
 @device_option
 @tenant_option
 @json_option
-def query(text: str, image: Path | None, image_weight: float, target: str | None, grpc: bool, k: int, exact: bool,
-          candidates: int, file_name: str | None, filters: dict[str, Any], maps_dir: Path | None,
+def query(text: str | None, image: Path | None, image_weight: float, target: str | None, grpc: bool, k: int,
+          exact: bool, candidates: int, file_name: str | None, filters: dict[str, Any], maps_dir: Path | None,
           maps_per_token: bool, crops_dir: Path | None, device: str, tenant: str | None, as_json: bool) -> None:
     """Print the K pages that best answer TEXT (or an --image), each with the regions of the
     page that matched.
 
     Exit status 1 if the hits were printed but --maps or --crops could not be written.
     """
-    if image is None and not searchable(text):
-        _fail(f"query {text!r} has no letter or digit to search for" if text else "give a query TEXT or --image FILE")
+    if text is None and image is None:
+        _fail("give a query TEXT or --image FILE")
+    if text is not None and not searchable(text):
+        _fail(f"query {text!r} has no letter or digit to search for")
     if image is not None and not image.is_file():
         _fail(f"--image {image}: no such file")
     if maps_dir and image is not None:
         _fail("--maps draws where a text query matched; it takes no --image")
     with _index().open(_target(target), device=device, grpc=grpc, read_only=True, tenant=tenant) as idx:
         where = {**filters, **({"file": file_name} if file_name else {})}
-        hits = idx.search(text, k=k, exact=exact, candidates=candidates, filter=where or None, image=image,
+        hits = idx.search(text or "", k=k, exact=exact, candidates=candidates, filter=where or None, image=image,
                           image_weight=image_weight, explain=lambda line: click.echo(line, err=True))
         _print_hits(hits, as_json)
         if maps_dir:
             try:
-                maps = idx.similarity_maps(text, hits, maps_dir, per_token=maps_per_token)
+                maps = idx.similarity_maps(text or "", hits, maps_dir, per_token=maps_per_token)
             except (ColretrieveError, OSError) as exc:
                 click.echo(f"error: --maps: {exc}", err=True)
                 sys.exit(1)
