@@ -24,6 +24,16 @@ def pick_device(device: str = "auto") -> str:
     return "cpu"
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 itself (AVX-512 BF16 or AMX), read at run time: the
+    project's machines differ between sessions, and elsewhere torch emulates it, slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def load_pretrained(model_class: Any, path: Path, **kwargs: Any) -> Any:
     """Load weights from a local folder, refusing any that load only in part.
 

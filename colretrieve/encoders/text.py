@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import string
 import threading
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from ..page import Page, word_cells
 from ..vectors.norms import l2_normalize
 from .base import MultiVectorEncoder, PageVectors
 from .exported import Forward, export_graph, load_graph
-from .loading import load_pretrained, pick_device
+from .loading import load_pretrained, native_bf16, pick_device
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -44,6 +45,8 @@ QUERY_STOPWORDS = frozenset(STOPWORDS_EN) | {
 #: Queries the exported query graph is checked on against torch before it is used.
 PROBES = (["colretrieve checks its exported query encoder", "one more probe, shorter"],
           ["a single probe query of a different length"])
+#: float32, bfloat16 or auto (bfloat16 where the CPU has it natively): how pages are encoded.
+PRECISION_ENV = "COLRETRIEVE_PAGE_PRECISION"
 #: The weights file an exported graph is keyed by.
 WEIGHTS_FILE = "model.safetensors"
 
@@ -122,6 +125,7 @@ class TextGridEncoder(MultiVectorEncoder):
         self._model: Any = None  # the torch model, loaded for pages (or queries with no graph)
         self._query_forward: Forward | None = None
         self._export_tried = False
+        self._page_precision: str | None = None
         self._loading = threading.RLock()
 
     def _token_id(self, token: Any) -> int:
@@ -214,7 +218,7 @@ class TextGridEncoder(MultiVectorEncoder):
                 end += 1
             end = max(end, start + 1)
             batch = [windows[j] for j in order[start:end]]
-            hidden = self._torch_forward(*self._padded(batch))
+            hidden = self._torch_forward(*self._padded(batch), pages=True)
             for j, h, ids in zip(order[start:end], hidden, batch):
                 results[j] = h[: len(ids)]
             start = end
@@ -230,14 +234,29 @@ class TextGridEncoder(MultiVectorEncoder):
             mask[row, : len(ids)] = 1
         return input_ids, mask
 
-    def _torch_forward(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _torch_forward(self, input_ids: np.ndarray, mask: np.ndarray, pages: bool = False) -> np.ndarray:
+        """Hidden states; `pages` in bfloat16 where this CPU computes it natively (`page_precision`)."""
         import torch
 
         model = self._torch_model()
-        with torch.inference_mode():
+        half = pages and self.page_precision == "bfloat16"
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=half):
             output = model(input_ids=torch.from_numpy(input_ids).to(self.device),
                            attention_mask=torch.from_numpy(mask).to(self.device))
         return output.last_hidden_state.float().cpu().numpy()  # (B, T, dim)
+
+    @property
+    def page_precision(self) -> str:
+        """bfloat16 on a CPU with AVX-512 BF16 or AMX, measured twice as fast for the same vectors
+        (mean cosine to float32 0.99997, README); float32 elsewhere, where bfloat16 would be
+        emulated, and wherever $COLRETRIEVE_PAGE_PRECISION says float32."""
+        if self._page_precision is None:
+            wanted = os.environ.get(PRECISION_ENV, "auto")
+            if wanted not in ("auto", "float32", "bfloat16"):
+                raise ColretrieveError(f"${PRECISION_ENV}={wanted!r}: auto, float32 or bfloat16")
+            native = self.device == "cpu" and native_bf16()
+            self._page_precision = "bfloat16" if wanted == "bfloat16" or (wanted == "auto" and native) else "float32"
+        return self._page_precision
 
     def export_query_graph(self) -> None:
         """Export the query side to ONNX once per weights file (exported.py), from a model

@@ -67,14 +67,17 @@ def test_queries_drop_specials_punctuation_and_function_words(text_encoder) -> N
     assert only.shape == (1, 384)
 
 
-def test_single_vector_is_the_sentence_transformers_embedding(text_encoder) -> None:
+def test_single_vector_is_the_sentence_transformers_embedding(text_encoder, monkeypatch) -> None:
     from sentence_transformers import SentenceTransformer
+
+    from colretrieve.encoders.text import PRECISION_ENV, TextGridEncoder
 
     reference = SentenceTransformer(str(bundled_minilm_dir()), device="cpu")
     texts = ["late interaction retrieval of document pages", "census table of income by state"]
     np.testing.assert_allclose(text_encoder.embed_queries(texts), reference.encode(texts), atol=1e-5)
     words = [Word(w, 0.1 * i, 0.1, 0.1 * i + 0.05, 0.12) for i, w in enumerate(texts[1].split())]
-    (pv,) = text_encoder.encode_pages([_page(words)])
+    monkeypatch.setenv(PRECISION_ENV, "float32")  # the reference's own precision (bfloat16: the test below)
+    (pv,) = TextGridEncoder(device="cpu").encode_pages([_page(words)])
     np.testing.assert_allclose(pv.summary, reference.encode(texts[1]), atol=1e-5)
 
 
@@ -113,3 +116,28 @@ def test_a_cache_that_cannot_be_written_or_read_costs_speed_only(tmp_path: Path,
     graph_dir(weights).mkdir(parents=True)
     (graph_dir(weights) / GRAPH_FILE).write_bytes(b"not an onnx graph")
     assert load_graph(weights) is None
+
+
+def test_pages_in_bfloat16_are_the_float32_vectors_to_a_hair(samples: Path, monkeypatch) -> None:
+    """bfloat16 is taken where the CPU has it (run-time check) and may be forced; the vectors
+    stay those of float32 (the dev set's nDCG@5 is in the README)."""
+    from colretrieve.encoders.loading import native_bf16
+    from colretrieve.encoders.text import PRECISION_ENV, TextGridEncoder
+
+    with PdfReader(samples / "revtex__apssamp.pdf", "id", dpi=72) as reader:
+        pages = [reader.page(1), reader.page(2)]
+        for page in pages:
+            _ = page.words
+    encoded = {}
+    for precision in ("float32", "bfloat16"):
+        monkeypatch.setenv(PRECISION_ENV, precision)
+        encoder = TextGridEncoder(device="cpu")
+        assert encoder.page_precision == precision
+        encoded[precision] = np.concatenate([pv.vectors for pv in encoder.encode_pages(pages)])
+    cosines = np.sum(encoded["float32"] * encoded["bfloat16"], axis=1)
+    assert cosines.mean() > 0.999 and cosines.min() > 0.98
+    monkeypatch.setenv(PRECISION_ENV, "auto")
+    assert TextGridEncoder(device="cpu").page_precision == ("bfloat16" if native_bf16() else "float32")
+    monkeypatch.setenv(PRECISION_ENV, "half")
+    with pytest.raises(ColretrieveError, match="auto, float32 or bfloat16"):
+        _ = TextGridEncoder(device="cpu").page_precision
