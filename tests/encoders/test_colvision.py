@@ -34,10 +34,11 @@ def pages(samples: Path):
     return out
 
 
-@pytest.mark.parametrize("family", ["colpali", "colqwen2", "colmodernvbert"])
+@pytest.mark.parametrize("family", ["colpali", "colqwen2", "colqwen2.5", "colmodernvbert"])
 def test_vectors_and_scores_match_transformers(family: str, tiny_models: dict[str, Path], pages) -> None:
     encoder = load_encoder(str(tiny_models[family]), device="cpu", batch_size=2)  # 3 pages: two batches
-    assert encoder.name == f"{family}:{tiny_models[family]}" and encoder.dim == 16
+    kind = family.split(".")[0]  # ColQwen2.5 checkpoints are ColQwen2 ones over Qwen2.5-VL
+    assert encoder.name == f"{kind}:{tiny_models[family]}" and encoder.dim == 16
     encoded = encoder.encode_pages(pages)
     queries = encoder.encode_queries(QUERIES)
 
@@ -66,8 +67,10 @@ def test_vectors_and_scores_match_transformers(family: str, tiny_models: dict[st
         assert len(q) == int(inputs.sum()) and np.allclose(np.linalg.norm(q, axis=1), 1, atol=1e-5)
     if family == "colpali":
         assert all(pv.grid == (8, 8) and len(pv.vectors) > 64 for pv in encoded)  # 64 patches + prompt tokens
-    elif family == "colqwen2":
-        assert encoded[0].grid != encoded[1].grid  # ColQwen2 keeps each page's aspect ratio
+    else:
+        assert family == "colmodernvbert" or encoded[0].grid != encoded[1].grid  # ColQwen2 keeps aspect ratios
+    if family == "colqwen2.5":
+        assert type(encoder.model.vlm).__name__ == "Qwen2_5_VLModel"
 
 
 @pytest.mark.parametrize("family", ["clip", "siglip"])

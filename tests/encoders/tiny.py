@@ -60,12 +60,14 @@ def colpali(folder: Path) -> Path:
     return _save(ColPaliForRetrieval(ColPaliConfig(vlm_config=vlm, embedding_dim=16)).eval(), processor, folder)
 
 
-def colqwen2(folder: Path) -> Path:
-    """Qwen2-VL with 14-pixel patches merged 2 x 2, pages scaled to 4-16 merged patches."""
+def colqwen2(folder: Path, version: str = "2") -> Path:
+    """Qwen2-VL (or Qwen2.5-VL, `version` "2.5": ColQwen2.5 checkpoints are ColQwen2 ones over
+    it) with 14-pixel patches merged 2 x 2, pages scaled to 4-16 merged patches."""
     from transformers import (
         ColQwen2Config,
         ColQwen2ForRetrieval,
         ColQwen2Processor,
+        Qwen2_5_VLConfig,
         Qwen2Tokenizer,
         Qwen2VLConfig,
         Qwen2VLImageProcessor,
@@ -78,18 +80,29 @@ def colqwen2(folder: Path) -> Path:
         image_processor=Qwen2VLImageProcessor(min_pixels=28 * 28 * 4, max_pixels=28 * 28 * 16, patch_size=14,
                                               merge_size=2, temporal_patch_size=2),
         tokenizer=tokenizer)
-    vlm = Qwen2VLConfig(
-        text_config=dict(model_type="qwen2_vl_text", hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1, vocab_size=len(tokenizer),
-                         rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]}),
-        vision_config=dict(depth=1, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=14,
-                           spatial_merge_size=2, temporal_patch_size=2, in_chans=3),
+    text = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                num_key_value_heads=1, vocab_size=len(tokenizer), bos_token_id=None, eos_token_id=None,
+                rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]})
+    if version == "2.5":  # windowed attention in the vision tower, one full-attention block
+        config_class, vision = Qwen2_5_VLConfig, dict(
+            depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=32, patch_size=14,
+            spatial_merge_size=2, temporal_patch_size=2, in_channels=3, window_size=56, fullatt_block_indexes=[1])
+    else:
+        config_class, vision = Qwen2VLConfig, dict(depth=1, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2,
+                                                   patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
+                                                   in_chans=3)
+    vlm = config_class(
+        text_config={"model_type": f"qwen{version.replace('.', '_')}_vl_text", **text}, vision_config=vision,
         image_token_id=processor.image_token_id,
         vision_start_token_id=tokenizer.convert_tokens_to_ids("<|vision_start|>"),
         vision_end_token_id=tokenizer.convert_tokens_to_ids("<|vision_end|>"),
         bos_token_id=None, eos_token_id=None)
     torch.manual_seed(0)
     return _save(ColQwen2ForRetrieval(ColQwen2Config(vlm_config=vlm, embedding_dim=16)).eval(), processor, folder)
+
+
+def colqwen2_5(folder: Path) -> Path:
+    return colqwen2(folder, version="2.5")
 
 
 def colmodernvbert(folder: Path) -> Path:
