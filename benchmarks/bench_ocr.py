@@ -7,6 +7,7 @@ scored with nDCG@5 and recall@5. The same runs again with every page image turne
 there. Seconds count OCR only, not rendering.
 
     python benchmarks/bench_ocr.py [--engines tesseract,rapidocr] [--dpi 200] [--json out.json]
+    python benchmarks/bench_ocr.py --engines tesseract --tesseract "--psm 3;--psm 6;--psm 11" --rotations 0
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pypdfium2 as pdfium
 import pytrec_eval
 from PIL import Image
 
-from colretrieve.documents.ocr import OCR_DPI, get_ocr
+from colretrieve.documents.ocr import OCR_DPI, TesseractOcr, get_ocr
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "bench" / "dev"
 ROTATIONS = (0, 90, 180)
@@ -75,15 +76,20 @@ def main() -> None:
     parser.add_argument("--engines", default="tesseract,rapidocr", help="comma-separated engine names")
     parser.add_argument("--dpi", type=int, default=OCR_DPI, help="render dpi (default: OCR_DPI)")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    parser.add_argument("--tesseract", default="", help="Tesseract option sets to sweep, ';'-separated "
+                        "(each a row, e.g. '--psm 3;--psm 6'), in place of --engines")
+    parser.add_argument("--rotations", default=",".join(map(str, ROTATIONS)), help="turns to read, in degrees")
     args = parser.parse_args()
+    rotations = [int(r) for r in args.rotations.split(",")]
 
     queries, qrels = load_scan_queries()
     files = sorted({doc.split("#")[0] for rel in qrels.values() for doc in rel})
     pages = render_pages(files, args.dpi)
     rows = []
-    for name in args.engines.split(","):
-        engine = get_ocr(name)
-        for rotation in ROTATIONS:
+    engines = ([(f"tesseract {c}", TesseractOcr(config=c)) for c in args.tesseract.split(";")] if args.tesseract
+               else [(name, get_ocr(name)) for name in args.engines.split(",")])
+    for name, engine in engines:
+        for rotation in rotations:
             seconds, texts, words = 0.0, {}, 0
             for page_id, image in pages.items():
                 turned = image.rotate(rotation, expand=True)
@@ -100,10 +106,10 @@ def main() -> None:
             print(rows[-1], file=sys.stderr, flush=True)
 
     print(f"\n{len(pages)} scanned pages, {len(queries)} scan queries, {args.dpi} dpi")
-    header = f"{'engine':<10} {'rot':>4} {'s/page':>7} {'words/page':>11} {'nDCG@5':>7} {'R@5':>6}"
+    header = f"{'engine':<22} {'rot':>4} {'s/page':>7} {'words/page':>11} {'nDCG@5':>7} {'R@5':>6}"
     print(header + "\n" + "-" * len(header))
     for r in rows:
-        print(f"{r['engine']:<10} {r['rotation']:>4} {r['s_per_page']:>7.2f} {r['words_per_page']:>11.1f} "
+        print(f"{r['engine']:<22} {r['rotation']:>4} {r['s_per_page']:>7.2f} {r['words_per_page']:>11.1f} "
               f"{r['ndcg@5']:>7.3f} {r['recall@5']:>6.3f}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

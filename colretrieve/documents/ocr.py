@@ -108,7 +108,9 @@ class TesseractOcr:
 
     name = "tesseract"
 
-    def __init__(self, lang: str = "eng") -> None:
+    def __init__(self, lang: str = "eng", config: str = "") -> None:
+        """`config`: Tesseract's own options (`--psm 6`, `--oem 1`), as benchmarks/bench_ocr.py
+        sweeps them; the default reads with Tesseract's defaults."""
         try:
             import pytesseract
         except ImportError:
@@ -130,6 +132,7 @@ class TesseractOcr:
         os.environ.setdefault("OMP_THREAD_LIMIT", "1")
         self._tesseract = pytesseract
         self.lang = lang
+        self.config = config
 
     def words(self, image: Image.Image) -> list[Word]:
         """Words of `image`, read the right way up, boxes normalised to `image` as given."""
@@ -150,7 +153,7 @@ class TesseractOcr:
     def _read(self, image: Image.Image) -> list[tuple[Word, float]]:
         """Words with their confidence in [0, 1]."""
         data = self._tesseract.image_to_data(
-            image, lang=self.lang, output_type=self._tesseract.Output.DICT
+            image, lang=self.lang, config=self.config, output_type=self._tesseract.Output.DICT
         )
         width, height = image.size
         read = []
