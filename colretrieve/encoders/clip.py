@@ -65,9 +65,11 @@ class DualEncoderPrefilter(SingleVectorEncoder):
         """As the model's `logits_per_image`: cosine times exp(logit_scale) (plus SigLIP's
         logit_bias); softmax over the labels for CLIP, trained on one match among many, and
         a sigmoid per label for SigLIP, trained on each pair alone."""
-        logits = np.exp(float(self.model.logit_scale)) * (pages.astype(np.float64) @ labels.astype(np.float64).T)
+        scale, bias = (float(value.detach()) if (value := getattr(self.model, name, None)) is not None else 0.0
+                       for name in ("logit_scale", "logit_bias"))
+        logits = np.exp(scale) * (pages.astype(np.float64) @ labels.astype(np.float64).T)
         if self.kind.startswith("siglip"):
-            return 1 / (1 + np.exp(-(logits + float(self.model.logit_bias))))
+            return 1 / (1 + np.exp(-(logits + bias)))
         return softmax(logits)
 
 
