@@ -4,6 +4,7 @@ same methods a Python user does."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
@@ -469,10 +470,11 @@ class SharedIndex(Index):
     def search(self, text: str = "", k: int = K, filter: Filter | None = None, *, exact: bool = False,
                candidates: int = CANDIDATES, regions: bool = True, image: ImageInput | None = None,
                image_weight: float = IMAGE_WEIGHT, explain: Callable[[str], None] | None = None) -> list[Hit]:
-        with tempfile.TemporaryDirectory(prefix="colretrieve-query-") as folder:
+        with contextlib.ExitStack() as stack:
             if image is not None and not isinstance(image, (str, os.PathLike)):  # the holder reads it from a file
-                image.save(Path(folder) / "query.png")
-                image = Path(folder) / "query.png"
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="colretrieve-query-")))
+                image.save(folder / "query.png")
+                image = folder / "query.png"
             found = self._read("search", {"text": text, "k": k, "filter": filter, "exact": exact,
                                           "candidates": candidates, "regions": regions,
                                           "image": None if image is None else str(Path(image).resolve()),

@@ -154,8 +154,8 @@ class Searcher:
                 regions: bool) -> list[Hit]:
         where = catalog.searchable_only(filter)
         in_store = self.store.capabilities.scores_in_store
-        resident = (self._resident_pages() if exact and not filter and query.weights is None and not in_store
-                    else None)
+        plain = self.config.scoring == "maxsim" and query.weights is None  # MaxSim alone, tokens alike
+        resident = self._resident_pages() if exact and not filter and plain and not in_store else None
         if resident is not None:  # every page is on the GPU: no need to list them from the store
             top, best = resident.best(query.tokens, k)
         else:
