@@ -175,8 +175,9 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @index_option
 @click.option("--encoder", default=settings.ENCODER, show_default=True, metavar="NAME",
-              help="Page encoder, for a new index: 'text' (offline default) or a ColPali/ColQwen2/ColModernVBert "
-                   "hub id or model folder.")
+              help="Page encoder, for a new index: 'text' (offline default: the words, MiniLM), 'text:MODEL' (the "
+                   "words, a ColBERT-family model) or a page-image model's hub id or folder (ColPali, ColQwen2, "
+                   "ColModernVBert, NeoMME, or a sentence-transformers multi-vector model).")
 @click.option("--prefilter", default=None, metavar="NAME",
               help="Single-vector prefilter, for a new index: 'native' (the encoder's own; default where it has "
                    "one), 'pooled' (mean of the page's vectors; default otherwise) or a CLIP/SigLIP hub id or folder.")

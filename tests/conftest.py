@@ -146,13 +146,14 @@ def page_pngs() -> dict[str, bytes]:
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Folders of tiny random-weight ColPali, ColQwen2, ColQwen2.5, ColModernVBert, CLIP and SigLIP checkpoints."""
+    """Folders of tiny random-weight ColPali, ColQwen2, ColQwen2.5, ColModernVBert, NeoMME, CLIP and SigLIP
+    checkpoints."""
     from tests.encoders import tiny
 
     root = tmp_path_factory.mktemp("models")
     return {name: build(root / name) for name, build in
             (("colpali", tiny.colpali), ("colqwen2", tiny.colqwen2), ("colqwen2.5", tiny.colqwen2_5),
-             ("colmodernvbert", tiny.colmodernvbert),
+             ("colmodernvbert", tiny.colmodernvbert), ("neomme", tiny.neomme),
              ("clip", tiny.clip), ("siglip", tiny.siglip))}
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,47 @@ def load_pretrained(model_class: Any, path: Path, **kwargs: Any) -> Any:
                                      ("mismatched", mismatched)) if keys]
         raise ColretrieveError(f"weights in {path} do not match the model: {'; '.join(parts)}")
     return model
+
+
+class _LoadReports(logging.Handler):
+    """Collects transformers' LOAD REPORT: what a `from_pretrained` inside a library we call
+    (sentence-transformers) found missing, unexpected or mismatched."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.reports: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "LOAD REPORT" in message:
+            self.reports.append(message)
+
+
+@contextlib.contextmanager
+def complete_weights(path: Path) -> Iterator[None]:
+    """Refuse weights loaded only in part by a library that loads them itself (as
+    `load_pretrained` does for ours): transformers reports missing keys in a log record only."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    logger = logging.getLogger("transformers.modeling_utils")
+    handler, level = _LoadReports(), hf_logging.get_verbosity()
+    hf_logging.set_verbosity_warning()  # a user's quieter setting must not hide the report from us
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        hf_logging.set_verbosity(level)
+    rows = [[cell.strip() for cell in line.split("|")] for report in handler.reports for line in report.splitlines()]
+    found: dict[str, list[str]] = {}
+    for row in rows:  # the report's table: key | status | ...
+        if len(row) > 1 and row[1] in ("MISSING", "UNEXPECTED", "MISMATCH"):
+            found.setdefault(row[1].lower(), []).append(row[0])
+    if handler.reports:
+        raise ColretrieveError(f"weights in {path} do not match the model: " + ("; ".join(
+            f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}" for label, keys in found.items())
+            or "see transformers' load report above"))
 
 
 #: Files a retrieval checkpoint needs; the hub repos also carry duplicates (pickles, adapters).

@@ -9,17 +9,27 @@ from .prefilters import BUILTIN_PREFILTERS, NativePrefilter, PooledPrefilter, Si
 
 
 def load_encoder(name: str, **options: Any) -> MultiVectorEncoder:
-    """Load encoder `name` ("text", or a ColPali-family hub id or folder) with `options`
-    (e.g. grid, device, max_pixels)."""
+    """Load encoder `name` ("text"; "text:" and a ColBERT-family hub id or folder, under the
+    same words; or a ColPali-family hub id or folder) with `options` (e.g. grid, device, max_pixels)."""
     encoder: MultiVectorEncoder
     if name == "text":
         from .text import TextGridEncoder
 
         encoder = TextGridEncoder(**options)
-    else:
-        from .colvision import ColVisionEncoder
+    elif name.startswith("text:"):
+        from .colbert_text import ColbertTextEncoder
 
-        encoder = ColVisionEncoder(name, **options)
+        encoder = ColbertTextEncoder(name.removeprefix("text:"), **options)
+    else:
+        from .loading import resolve_model
+        from .sentence_multivector import SentenceMultiVectorEncoder, is_sentence_multivector
+
+        if is_sentence_multivector(resolve_model(name)):  # saved by sentence-transformers: its own API
+            encoder = SentenceMultiVectorEncoder(name, **options)
+        else:
+            from .colvision import ColVisionEncoder
+
+            encoder = ColVisionEncoder(name, **options)
     encoder.source = name
     return encoder
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from transformers.utils import is_torchvision_available
 
 from colretrieve.documents import PdfReader
 from colretrieve.encoders import load_encoder, load_prefilter
@@ -34,8 +35,18 @@ def pages(samples: Path):
     return out
 
 
-@pytest.mark.parametrize("family", ["colpali", "colqwen2", "colqwen2.5", "colmodernvbert"])
+def _neomme_chat(processor, conversations: list, task: str):
+    """NeoMME's model-card inputs: its retrieval chat template (no process_images/process_queries)."""
+    return processor.apply_chat_template(conversations, task=task, tokenize=True, return_dict=True,
+                                         return_tensors="pt", processor_kwargs={"padding": True})
+
+
+@pytest.mark.parametrize("family", ["colpali", "colqwen2", "colqwen2.5", "colmodernvbert", "neomme"])
 def test_vectors_and_scores_match_transformers(family: str, tiny_models: dict[str, Path], pages) -> None:
+    if family == "neomme" and not is_torchvision_available():  # its image processor has no PIL version
+        with pytest.raises(ColretrieveError, match="NeoMME's image processor needs torchvision"):
+            load_encoder(str(tiny_models[family]), device="cpu")
+        pytest.skip("NeoMME needs torchvision")
     encoder = load_encoder(str(tiny_models[family]), device="cpu", batch_size=2)  # 3 pages: two batches
     kind = family.split(".")[0]  # ColQwen2.5 checkpoints are ColQwen2 ones over Qwen2.5-VL
     assert encoder.name == f"{kind}:{tiny_models[family]}" and encoder.dim == 16
@@ -45,11 +56,23 @@ def test_vectors_and_scores_match_transformers(family: str, tiny_models: dict[st
     # the model card's way: the processor, the model, the processor's own MaxSim
     processor, model = encoder.processor, encoder.model
     with torch.no_grad():
-        page_inputs = processor.process_images(images=[p.image for p in pages])
+        if family == "neomme":
+            page_inputs = _neomme_chat(processor, [[{"role": "user", "content": [{"type": "image", "image": p.image}]}]
+                                                   for p in pages], "document")
+            query_inputs = _neomme_chat(processor, [[{"role": "user", "content": q}] for q in QUERIES], "query")
+        else:
+            page_inputs = processor.process_images(images=[p.image for p in pages])
+            query_inputs = processor.process_queries(text=QUERIES)
         page_emb = model(**page_inputs).embeddings
-        query_inputs = processor.process_queries(text=QUERIES)
         query_emb = model(**query_inputs).embeddings
-    expected = processor.score_retrieval(query_emb, page_emb).numpy()
+    if family == "neomme":
+        from sentence_transformers.util import mean_maxsim  # the model card's: MaxSim / query tokens
+
+        expected = mean_maxsim(query_emb, page_emb, a_mask=query_inputs["attention_mask"],
+                               b_mask=page_inputs["attention_mask"]).numpy()
+        expected *= query_inputs["attention_mask"].sum(1, keepdim=True).numpy()
+    else:
+        expected = processor.score_retrieval(query_emb, page_emb).numpy()
     flat, offsets = pack([pv.vectors for pv in encoded])
     assert np.abs(maxsim(queries, flat, offsets).numpy() - expected).max() < 1e-5
 
@@ -61,6 +84,10 @@ def test_vectors_and_scores_match_transformers(family: str, tiny_models: dict[st
         placed = pv.cells[pv.cells >= 0]
         if family == "colmodernvbert":  # tiles cover the grid once; the thumbnail lies over them again
             assert len(placed) == image_tokens == rows * cols + 4 and set(placed) == set(range(rows * cols))
+        elif family == "neomme":  # one <img> opens the page; each patch lies where the processor's 2-D positions say
+            assert len(placed) + 1 == image_tokens == rows * cols + 1 and sorted(placed) == list(range(rows * cols))
+            positions = page_inputs["position_ids"][:, i, page_inputs["attention_mask"][i].bool()].numpy() - 2
+            assert (positions[:, pv.cells >= 0] == [placed // cols, placed % cols]).all()
         else:
             assert len(placed) == image_tokens == rows * cols and sorted(placed) == list(range(rows * cols))
     for q, inputs in zip(queries, query_inputs["attention_mask"]):
@@ -68,7 +95,7 @@ def test_vectors_and_scores_match_transformers(family: str, tiny_models: dict[st
     if family == "colpali":
         assert all(pv.grid == (8, 8) and len(pv.vectors) > 64 for pv in encoded)  # 64 patches + prompt tokens
     else:
-        assert family == "colmodernvbert" or encoded[0].grid != encoded[1].grid  # ColQwen2 keeps aspect ratios
+        assert family == "colmodernvbert" or encoded[0].grid != encoded[1].grid  # ColQwen2, NeoMME keep aspect ratios
     if family == "colqwen2.5":
         assert type(encoder.model.vlm).__name__ == "Qwen2_5_VLModel"
 

@@ -136,6 +136,51 @@ def colmodernvbert(folder: Path) -> Path:
     return _save(model, processor, folder)
 
 
+#: The retrieval template NeoMME checkpoints carry: `<query>` text `<mask>` x 10, or `<doc>` and the
+#: text or one `<img>` (the processor expands it to the page's patch rows).
+NEOMME_TEMPLATE = (
+    "{%- set doc = namespace(text='', images=0) -%}"
+    "{%- for message in messages -%}"
+    "{%- set items = [{'type': 'text', 'text': message.content}] if message.content is string else message.content -%}"
+    "{%- for item in items -%}"
+    "{%- if item.type == 'text' -%}{%- set doc.text = doc.text + item.text -%}"
+    "{%- else -%}{%- set doc.images = doc.images + 1 -%}{%- endif -%}"
+    "{%- endfor -%}{%- endfor -%}"
+    "{%- set content = image_token if doc.images else doc.text -%}"
+    "{%- if task == 'query' -%}{{- query_token + content + mask_token * 10 -}}"
+    "{%- else -%}{{- document_token + content -}}{%- endif -%}")
+
+
+def neomme(folder: Path) -> Path:
+    """NeoMME: raw 8-pixel patches of pages scaled to a 48-pixel longest side (6 x 5 on A4),
+    each row closed by `<row>`. Its image processor needs torchvision (no PIL version): without
+    it only the model and tokenizer are saved, and loading the folder is an error."""
+    from transformers import NeoMMEConfig, NeoMMEForRetrieval, NeoMMEProcessor, PreTrainedTokenizerFast
+    from transformers.utils import is_torchvision_available
+
+    markers = {"document_token": "<doc>", "image_token": "<img>", "query_token": "<query>", "row_token": "<row>"}
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=_bpe(["<pad>", "<eos>", "<unk>", "<mask>", *markers.values()], True, None),
+        pad_token="<pad>", eos_token="<eos>", unk_token="<unk>", mask_token="<mask>", extra_special_tokens=markers)
+    processor = tokenizer
+    if is_torchvision_available():
+        from transformers import NeoMMEImageProcessor
+
+        processor = NeoMMEProcessor(image_processor=NeoMMEImageProcessor(patch_size=8, max_side=48),
+                                    tokenizer=tokenizer, chat_template=NEOMME_TEMPLATE)
+    config = NeoMMEConfig(vocab_size=len(tokenizer), embedding_rank=16, hidden_size=32, intermediate_size=64,
+                          num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
+                          patch_size=8, embedding_dim=16, pad_token_id=tokenizer.pad_token_id,
+                          document_token_id=tokenizer.document_token_id, image_token_id=tokenizer.image_token_id)
+    torch.manual_seed(0)
+    model = NeoMMEForRetrieval(config).eval()
+    with torch.no_grad():  # random where init zeroes (residual branches, biases): else no token sees another
+        for weight in model.parameters():
+            if not weight.any():
+                weight.normal_(std=0.2)
+    return _save(model, processor, folder)
+
+
 def clip(folder: Path) -> Path:
     """CLIP with a 32 x 32 image and 24-d projections."""
     from transformers import (
@@ -184,3 +229,40 @@ def siglip(folder: Path) -> Path:
                            image_size=32, patch_size=8))
     torch.manual_seed(0)
     return _save(SiglipModel(config).eval(), processor, folder)
+
+
+def colbert(folder: Path) -> Path:
+    """A PyLate-style ColBERT saved by sentence-transformers: BERT, a 32 -> 16 projection,
+    [Q]/[D] prompts, [MASK] query expansion to 16 tokens, a punctuation skiplist, 40-token
+    documents (so a page is read in several windows)."""
+    import string
+
+    from sentence_transformers import MultiVectorEncoder
+    from sentence_transformers.base.modules import Dense, Normalize, Transformer
+    from sentence_transformers.multi_vector_encoder.modules import MultiVectorMask
+    from tokenizers import normalizers, processors
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[Q]", "[D]"]
+    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True)
+    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    wordpiece.train_from_iterator([*CORPUS, string.punctuation],
+                                  trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials))
+    wordpiece.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+                                                            special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    tokenizer = BertTokenizerFast(tokenizer_object=wordpiece, unk_token="[UNK]", cls_token="[CLS]",
+                                  sep_token="[SEP]", pad_token="[PAD]", mask_token="[MASK]")
+    torch.manual_seed(0)
+    bert = BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                num_attention_heads=2, max_position_embeddings=64))
+    bert.save_pretrained(folder / "backbone")
+    tokenizer.save_pretrained(folder / "backbone")
+    modules = [Transformer(str(folder / "backbone"), query_length=16, document_length=40,
+                           query_expansion={"strategy": "fixed", "attend": False, "length": 16}),
+               Dense(32, 16, bias=False, activation_function=torch.nn.Identity(), module_input_name="token_embeddings"),
+               MultiVectorMask(skiplist_words=list(string.punctuation)),
+               Normalize(module_input_name="token_embeddings")]
+    model = MultiVectorEncoder(modules=modules, prompts={"query": "[Q] ", "document": "[D] "}, device="cpu")
+    model.save(str(folder / "colbert"))
+    return folder / "colbert"
