@@ -89,17 +89,12 @@ def export_graph(model: Any, weights: Path, probes: list[tuple[np.ndarray, np.nd
         log.warning("cannot write the query graph cache %s (%s); queries run in torch", target.parent, exc)
         return False
     try:
-        ids, mask = (torch.from_numpy(a.astype(np.int64)) for a in probes[0])
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), torch.inference_mode(False):
-            warnings.simplefilter("ignore")  # the exporter's notes on its own internals
-            torch.onnx.export(model, (ids, mask), str(work / GRAPH_FILE), input_names=["input_ids", "attention_mask"],
-                              output_names=["hidden"], dynamo=True, verbose=False,
-                              dynamic_axes={name: {0: "batch", 1: "tokens"}
-                                            for name in ("input_ids", "attention_mask", "hidden")})
+        _export(model, probes[0], work / GRAPH_FILE)
         forward = _session(work / GRAPH_FILE)
         for probe_ids, probe_mask in probes:
             with torch.inference_mode():
-                expected = model(torch.from_numpy(probe_ids), torch.from_numpy(probe_mask))[0].float().numpy()
+                expected = model(input_ids=torch.from_numpy(probe_ids), attention_mask=torch.from_numpy(probe_mask)
+                                 ).last_hidden_state.float().numpy()
             got = forward(probe_ids, probe_mask)
             if got.shape != expected.shape or np.abs((got - expected) * probe_mask[..., None]).max() > TOLERANCE:
                 log.warning("the ONNX export of %s disagrees with torch; queries keep running in torch", weights)
@@ -115,6 +110,34 @@ def export_graph(model: Any, weights: Path, probes: list[tuple[np.ndarray, np.nd
         return False
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _export(model: Any, probe: tuple[np.ndarray, np.ndarray], graph: Path) -> None:
+    """TorchScript's exporter (2 s for MiniLM here, against 10-19 s for the dynamo one, which is
+    paid in the middle of a first ingest); the dynamo one where TorchScript's cannot trace it."""
+    import torch
+
+    class Hidden(torch.nn.Module):  # keyword inputs, one output: the signature both exporters take
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    inputs = tuple(torch.from_numpy(a.astype(np.int64)) for a in probe)
+    axes = {name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "hidden")}
+    for dynamo in (False, True):
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), torch.inference_mode(False):
+                warnings.simplefilter("ignore")  # the exporters' notes on their own internals
+                torch.onnx.export(Hidden().eval(), inputs, str(graph), input_names=["input_ids", "attention_mask"],
+                                  output_names=["hidden"], dynamo=dynamo, verbose=False, dynamic_axes=axes)
+            return
+        except Exception:
+            if dynamo:
+                raise
+            log.info("TorchScript's ONNX exporter failed on this model; trying the dynamo exporter")
 
 
 def _session(graph: Path) -> Forward:

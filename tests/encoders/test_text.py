@@ -141,3 +141,23 @@ def test_pages_in_bfloat16_are_the_float32_vectors_to_a_hair(samples: Path, monk
     monkeypatch.setenv(PRECISION_ENV, "half")
     with pytest.raises(ColretrieveError, match="auto, float32 or bfloat16"):
         _ = TextGridEncoder(device="cpu").page_precision
+
+
+def test_queries_run_in_an_exported_graph_that_agrees_with_torch(samples: Path, tmp_path: Path, monkeypatch) -> None:
+    """The first page batch exports the query side to ONNX (checked against torch before it is
+    published); a new encoder then answers queries from it, with torch's vectors."""
+    from colretrieve.encoders.exported import CACHE_ENV, GRAPH_FILE, graph_dir
+    from colretrieve.encoders.text import WEIGHTS_FILE, TextGridEncoder
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    with PdfReader(samples / "revtex__apssamp.pdf", "id", dpi=72) as reader:
+        TextGridEncoder(device="cpu").encode_pages([reader.page(1)])
+    assert (graph_dir(bundled_minilm_dir() / WEIGHTS_FILE) / GRAPH_FILE).is_file()
+    queries = ["orbital period of the recurrent nova", "what is MaxSim?"]
+    exported = TextGridEncoder(device="cpu")
+    from_graph = exported.encode_queries(queries)
+    assert exported._model is None  # answered without loading torch's model
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "empty"))
+    in_torch = TextGridEncoder(device="cpu").encode_queries(queries)
+    for a, b in zip(from_graph, in_torch):
+        np.testing.assert_allclose(a, b, atol=1e-4)
