@@ -20,6 +20,7 @@ from PIL import Image
 
 from .catalog import point_id
 from .documents.render import fitted_size
+from .errors import ColretrieveError
 from .models import Models
 from .search import Hit
 from .storage import Store
@@ -103,6 +104,8 @@ def hit_maps(store: Store, models: Models, text: str, hits: Sequence[Hit], direc
     written: list[Path] = []
     for hit, page in zip(hits, stored):
         grid = tuple(page.payload.get("grid") or models.encoder.grid)
+        if not grid[0] * grid[1]:  # a backbone whose token layout colretrieve does not know
+            raise ColretrieveError(f"{models.encoder.name} places no vector on a page grid: it has no maps")
         stem = directory / f"{hit.rank:02d}-{Path(hit.path).stem}-p{hit.page}"
         written += write_maps(hit.image(), query, page.rows(), np.asarray(page.payload["cells"], dtype=np.int64),
                               (grid[0], grid[1]), stem, per_token)

@@ -17,6 +17,7 @@ from ..errors import ColretrieveError
 from ..page import Page, word_cells
 from .base import MultiVectorEncoder, PageVectors
 from .loading import complete_weights, pick_device, resolve_model
+from .sentence_multivector import is_sentence_multivector
 
 #: Tokens a window leaves free below the model's document length: a window is cut by our own
 #: tokenisation of the words, which can differ by a piece at a window's edges.
@@ -42,9 +43,13 @@ class ColbertTextEncoder(MultiVectorEncoder):
         from sentence_transformers import MultiVectorEncoder as STMultiVectorEncoder
 
         path = resolve_model(model)
-        if not (path / "modules.json").is_file():
-            raise ColretrieveError(f"model {model} is not a sentence-transformers / PyLate checkpoint (no "
-                                   "modules.json); text:<model> takes a ColBERT-family model")
+        if (path / "artifact.metadata").is_file() and not (path / "modules.json").is_file():
+            raise ColretrieveError(f"model {model} is a Stanford ColBERT save (artifact.metadata), which "
+                                   "text:MODEL does not read; use its PyLate / sentence-transformers version")
+        if not is_sentence_multivector(path):  # a dense model would get a projection of random weights
+            raise ColretrieveError(f"model {model} is not a sentence-transformers / PyLate multi-vector save "
+                                   "(modules.json and config_sentence_transformers.json of model type "
+                                   "MultiVectorEncoder); text:MODEL takes a ColBERT-family model")
         with complete_weights(path):
             self.model = STMultiVectorEncoder(str(path), device=pick_device(device), local_files_only=True)
         if self.model.supports("image"):
@@ -52,34 +57,38 @@ class ColbertTextEncoder(MultiVectorEncoder):
                                    "text:MODEL takes a ColBERT-family text model")
         backbone: Any = self.model[0]
         self.tokenizer = self.model.tokenizer
-        self.prompt = self.model.prompts.get("document") or ""
+        prompts = self.model.prompts
+        self.prompt: str = next((prompts[name] for name in ("document", "passage", "corpus") if prompts.get(name)),
+                                None) or ""
         self.window = int(backbone.document_length or backbone.max_seq_length)
         self.dim = int(self.model.get_embedding_dimension() or 0)
+        if not self.dim:
+            raise ColretrieveError(f"model {model} does not say the width of its vectors")
         self.grid = grid
         self.batch_size = batch_size
         self.name = f"colbert-grid:{model}:{grid[0]}x{grid[1]}"
 
     # ---- pages -------------------------------------------------------------------------
     def _encode_page_batch(self, pages: Sequence[Page]) -> list[PageVectors]:
-        texts: list[str] = []
-        owners: list[tuple[int, np.ndarray, np.ndarray]] = []  # page, word starts in the text, word cells
+        windows: list[list[str]] = []
+        owners: list[tuple[int, np.ndarray]] = []  # page, cells of the window's words
         for i, page in enumerate(pages):
             words = page.words
             if not words:
                 continue
             cells = word_cells(words, self.grid)
             for first, last in self._windows([w.text for w in words]):
-                chunk = [w.text for w in words[first:last]]
-                starts = np.cumsum([0] + [len(t) + 1 for t in chunk[:-1]]) + len(self.prompt)
-                texts.append(" ".join(chunk))
-                owners.append((i, starts, cells[first:last]))
-        features: list[dict[str, Any]] = (self.model.encode_document(texts, output_value=None,  # type: ignore[assignment]
-                                                                     batch_size=self.batch_size) if texts else [])
+                windows.append([w.text for w in words[first:last]])
+                owners.append((i, cells[first:last]))
+        texts = [" ".join(window) for window in windows]
+        features: list[dict[str, Any]] = (self.model.encode_document(  # type: ignore[assignment]
+            texts, prompt=self.prompt, output_value=None, batch_size=self.batch_size, show_progress_bar=False)
+            if texts else [])
         vectors: list[list[np.ndarray]] = [[] for _ in pages]
         placed: list[list[np.ndarray]] = [[] for _ in pages]
-        for text, (i, starts, cells), feature in zip(texts, owners, features):
+        for window, (i, cells), feature in zip(windows, owners, features):
             keep = feature["attention_mask"].bool().cpu().numpy()
-            token_cells = self._token_cells(text, feature["input_ids"].cpu().numpy(), starts, cells)
+            token_cells = self._token_cells(window, feature["input_ids"].cpu().numpy(), cells)
             vectors[i].append(feature["token_embeddings"].float().cpu().numpy()[keep])
             placed[i].append(token_cells[keep])
         out = []
@@ -90,14 +99,33 @@ class ColbertTextEncoder(MultiVectorEncoder):
                 out.append(PageVectors(np.concatenate(vectors[i]), np.concatenate(placed[i])))
         return out
 
+    def _word_of_tokens(self, words: list[str], prompt: str) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids of `prompt` and the `words` joined by spaces (specials included), and the
+        index of the word each token belongs to, -1 for the prompt and specials.
+
+        A token is placed by where it ends: a byte-level token carries the space before its
+        word ("Ġquick"), so where it starts is the word before.
+        """
+        encoded: Any = self.tokenizer(prompt + " ".join(words), return_offsets_mapping=True)
+        lengths = np.array([len(word) + 1 for word in words])
+        starts = len(prompt) + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        ends = np.asarray(encoded["offset_mapping"], dtype=np.int64).reshape(-1, 2)[:, 1]
+        starting = np.asarray(encoded["offset_mapping"], dtype=np.int64).reshape(-1, 2)[:, 0]
+        word = np.searchsorted(starts, ends, side="right") - 1
+        word[(ends <= starting) | (ends <= len(prompt))] = -1
+        return np.asarray(encoded["input_ids"]), word
+
     def _windows(self, words: list[str]) -> list[tuple[int, int]]:
         """(first, last) word ranges whose tokens, with the prompt and the specials, fit the
-        model's document length: a long page is read in windows, never cut short."""
-        overhead = len(self.tokenizer(self.prompt + "x")["input_ids"]) - 1  # prompt + specials
+        model's document length: a long page is read in windows, never cut short. Counted on
+        the page's own tokens in context (byte-level tokenizers give a word in a sentence a
+        token more than alone); a window's first word may differ by a token, hence SLACK."""
+        overhead = len(self.tokenizer(self.prompt)["input_ids"])  # the prompt and the specials
         span = max(self.window - overhead - SLACK, 1)
-        counts = [len(ids) for ids in self.tokenizer(words, add_special_tokens=False)["input_ids"]]
+        _, word = self._word_of_tokens(words, "")
+        counts = np.bincount(word[word >= 0], minlength=len(words))
         windows, first, used = [], 0, 0
-        for k, n in enumerate(counts):
+        for k, n in enumerate(counts.tolist()):
             if used + n > span and k > first:
                 windows.append((first, k))
                 first, used = k, 0
@@ -105,25 +133,24 @@ class ColbertTextEncoder(MultiVectorEncoder):
         windows.append((first, len(words)))
         return windows
 
-    def _token_cells(self, text: str, ids: np.ndarray, starts: np.ndarray, cells: np.ndarray) -> np.ndarray:
-        """The grid cell of each token the model saw (-1 for the prompt and specials), from the
-        character offsets of our own tokenisation of the same input, checked id by id up to the
-        model's closing token (a single word longer than a window is cut there, as the model cuts it)."""
-        encoded: Any = self.tokenizer(self.prompt + text, return_offsets_mapping=True)
-        ours = np.asarray(encoded["input_ids"])
-        seen = len(ids) - int(np.argmax(ids[::-1] != self.tokenizer.pad_token_id))  # the rest is padding
-        body = min(seen, len(ours)) - 1
-        if not np.array_equal(ours[:body], ids[:body]):
+    def _token_cells(self, words: list[str], ids: np.ndarray, cells: np.ndarray) -> np.ndarray:
+        """The grid cell of each token the model saw (-1 for the prompt, the specials and the
+        padding), checked id by id against our own tokenisation of the same input. Only a
+        window of one word longer than the model's length is cut (as the model cuts it)."""
+        ours, word = self._word_of_tokens(words, self.prompt)
+        n = len(ours)
+        if n > len(ids) and len(words) == 1:  # one overlong word: the model kept its head and [SEP]
+            n = len(ids) - 1
+        if n > len(ids) or not np.array_equal(ours[:n], ids[:n]):
             raise ColretrieveError(f"model {self.name}: its tokens for a page window differ from its tokenizer's; "
                                    "cannot place its vectors on the page")
         out = np.full(len(ids), -1, dtype=np.int32)
-        offsets = np.asarray(encoded["offset_mapping"]).reshape(-1, 2)[:body]
-        words = (offsets[:, 1] > offsets[:, 0]) & (offsets[:, 0] >= len(self.prompt))
-        out[:body][words] = cells[np.searchsorted(starts, offsets[words, 0], side="right") - 1]
+        placed = word[:n] >= 0
+        out[:n][placed] = cells[word[:n][placed]]
         return out
 
     # ---- queries -----------------------------------------------------------------------
     def _encode_query_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
         """The model's own query side: its prompt, its [MASK] expansion, its length."""
         return [v.astype(np.float32) for v in self.model.encode_query(list(texts), convert_to_numpy=True,
-                                                                       batch_size=len(texts))]
+                                                                       batch_size=len(texts), show_progress_bar=False)]

@@ -6,6 +6,8 @@ import contextlib
 import json
 import logging
 import os
+import re
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -62,16 +64,22 @@ def load_pretrained(model_class: Any, path: Path, **kwargs: Any) -> Any:
 
 class _LoadReports(logging.Handler):
     """Collects transformers' LOAD REPORT: what a `from_pretrained` inside a library we call
-    (sentence-transformers) found missing, unexpected or mismatched."""
+    (sentence-transformers) found missing, unexpected or mismatched, in this thread only."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
         self.reports: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if "LOAD REPORT" in message:
-            self.reports.append(message)
+        if record.thread == self.thread and "LOAD REPORT" in message:
+            self.reports.append(_ANSI.sub("", message))  # coloured where stdout is a terminal
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: One load watched at a time: the logger's level is shared by the process.
+_WATCHING = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -82,19 +90,22 @@ def complete_weights(path: Path) -> Iterator[None]:
 
     hf_logging.disable_progress_bar()
     logger = logging.getLogger("transformers.modeling_utils")
-    handler, level = _LoadReports(), hf_logging.get_verbosity()
-    hf_logging.set_verbosity_warning()  # a user's quieter setting must not hide the report from us
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        hf_logging.set_verbosity(level)
-    rows = [[cell.strip() for cell in line.split("|")] for report in handler.reports for line in report.splitlines()]
+    handler = _LoadReports()
+    with _WATCHING:
+        level = logger.level
+        if logger.getEffectiveLevel() > logging.WARNING:
+            logger.setLevel(logging.WARNING)  # a user's quieter setting must not hide the report from us
+        logger.addHandler(handler)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
     found: dict[str, list[str]] = {}
-    for row in rows:  # the report's table: key | status | ...
-        if len(row) > 1 and row[1] in ("MISSING", "UNEXPECTED", "MISMATCH"):
-            found.setdefault(row[1].lower(), []).append(row[0])
+    for report in handler.reports:  # the report's table: key | status | ...
+        for row in ([cell.strip() for cell in line.split("|")] for line in report.splitlines()):
+            if len(row) > 1 and row[1] in ("MISSING", "UNEXPECTED", "MISMATCH"):
+                found.setdefault(row[1].lower(), []).append(row[0])
     if handler.reports:
         raise ColretrieveError(f"weights in {path} do not match the model: " + ("; ".join(
             f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}" for label, keys in found.items())

@@ -25,11 +25,13 @@ def _line(text: str, y: float = 0.5) -> list[Word]:
     return [Word(t, 0.05 + 0.1 * k, y, 0.1 + 0.1 * k, y + 0.02) for k, t in enumerate(text.split())]
 
 
-@pytest.fixture(scope="module")
-def colbert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["bert", "modernbert"])
+def colbert_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """WordPiece (ColBERTv2, answerai-colbert) and byte-level BPE, whose tokens carry the space
+    before their word (GTE-ModernColBERT)."""
     from tests.encoders import tiny
 
-    return tiny.colbert(tmp_path_factory.mktemp("colbert"))
+    return tiny.colbert(tmp_path_factory.mktemp("colbert"), request.param)
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +54,13 @@ def test_vectors_and_scores_match_the_library(encoder, colbert_dir: Path) -> Non
     assert all(len(q) == 16 for q in queries)  # [CLS] [Q] ... [SEP] and [MASK] expansion to the model's 16
 
     for text, pv in zip(texts, encoded):
-        words = len(text.split())
+        words = _line(text)
         placed = pv.cells[pv.cells >= 0]
         assert (pv.cells == -1).sum() == 3  # [CLS], [D] and [SEP] belong to no word
-        assert len(placed) >= words and set(placed) <= {16 * 32 + k for k in range(32)}  # on the line's row
+        assert len(placed) >= len(words)
+        assert set(placed.tolist()) == {16 * 32 + int(w.center[0] * 32) for w in words}  # each word's own cell
+    # each token on its own word's cell, in order: the cells never go back along the line
+    assert all(np.all(np.diff(pv.cells[pv.cells >= 0]) >= 0) for pv in encoded)
     # "principal components, variances;": punctuation is on the skiplist, so dropped, not placed
     assert len(encoded[1].vectors) == len(library.encode_document(texts[1]))
 
@@ -64,7 +69,7 @@ def test_a_word_lands_in_the_cell_under_it(encoder) -> None:
     words = [Word("fox", 0.0, 0.0, 0.03, 0.02), Word("dog", 0.97, 0.97, 0.99, 0.99)]
     (pv,) = encoder.encode_pages([_page(words)])
     placed = pv.cells[pv.cells >= 0]
-    assert placed.tolist() == [0, 32 * 32 - 1]
+    assert set(placed.tolist()) == {0, 32 * 32 - 1} and placed[0] == 0 and placed[-1] == 32 * 32 - 1
 
 
 def test_long_page_is_read_in_windows_not_cut(encoder) -> None:
@@ -105,9 +110,29 @@ def test_partial_weights_and_other_models_are_refused(colbert_dir: Path, tmp_pat
             (broken / f.relative_to(colbert_dir)).parent.mkdir(parents=True, exist_ok=True)
             (broken / f.relative_to(colbert_dir)).write_bytes(f.read_bytes())
     weights = load_file(broken / "model.safetensors")
-    del weights[next(k for k in weights if "attention.self.query.weight" in k)]
+    del weights[next(k for k in weights if "layer" in k and k.endswith(".weight"))]
     save_file(weights, broken / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(ColretrieveError, match="do not match the model"):
         load_encoder(f"text:{broken}", device="cpu")
-    with pytest.raises(ColretrieveError, match="not a sentence-transformers / PyLate checkpoint"):
+    with pytest.raises(ColretrieveError, match="not a sentence-transformers / PyLate multi-vector save"):
         load_encoder(f"text:{colbert_dir.parent / 'backbone'}", device="cpu")
+
+
+def test_a_single_vector_or_stanford_model_is_refused(colbert_dir: Path, tmp_path: Path) -> None:
+    """A dense sentence-transformers save would be converted with a projection of random
+    weights; a Stanford save (artifact.metadata) is not read: both are one clear error."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    backbone = Transformer(str(colbert_dir.parent / "backbone"))
+    SentenceTransformer(modules=[backbone, Pooling(32)], device="cpu").save(str(tmp_path / "dense"))
+    with pytest.raises(ColretrieveError, match="not a sentence-transformers / PyLate multi-vector save"):
+        load_encoder(f"text:{tmp_path / 'dense'}", device="cpu")
+    stanford = tmp_path / "stanford"
+    stanford.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (stanford / name).write_bytes((colbert_dir.parent / "backbone" / name).read_bytes())
+    (stanford / "artifact.metadata").write_text("{}")
+    with pytest.raises(ColretrieveError, match="Stanford ColBERT save"):
+        load_encoder(f"text:{stanford}", device="cpu")

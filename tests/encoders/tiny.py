@@ -231,38 +231,61 @@ def siglip(folder: Path) -> Path:
     return _save(SiglipModel(config).eval(), processor, folder)
 
 
-def colbert(folder: Path) -> Path:
-    """A PyLate-style ColBERT saved by sentence-transformers: BERT, a 32 -> 16 projection,
-    [Q]/[D] prompts, [MASK] query expansion to 16 tokens, a punctuation skiplist, 40-token
-    documents (so a page is read in several windows)."""
+def colbert(folder: Path, backbone: str = "bert") -> Path:
+    """A PyLate-style ColBERT saved by sentence-transformers: a BERT with WordPiece (or, with
+    `backbone` "modernbert", a ModernBERT with byte-level BPE, as GTE-ModernColBERT), a 32 -> 16
+    projection, [Q]/[D] prompts, [MASK] query expansion to 16 tokens, a punctuation skiplist,
+    40-token documents (so a page is read in several windows)."""
     import string
 
     from sentence_transformers import MultiVectorEncoder
     from sentence_transformers.base.modules import Dense, Normalize, Transformer
     from sentence_transformers.multi_vector_encoder.modules import MultiVectorMask
-    from tokenizers import normalizers, processors
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from tokenizers import decoders, normalizers, processors
+    from transformers import (
+        BertConfig,
+        BertModel,
+        BertTokenizerFast,
+        ModernBertConfig,
+        ModernBertModel,
+        PreTrainedTokenizerFast,
+    )
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[Q]", "[D]"]
-    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True)
-    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    wordpiece.train_from_iterator([*CORPUS, string.punctuation],
-                                  trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials))
-    wordpiece.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
-                                                            special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    tokenizer = BertTokenizerFast(tokenizer_object=wordpiece, unk_token="[UNK]", cls_token="[CLS]",
-                                  sep_token="[SEP]", pad_token="[PAD]", mask_token="[MASK]")
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    if backbone == "bert":
+        trained = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        trained.normalizer = normalizers.BertNormalizer(lowercase=True)
+        trained.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        trainer = trainers.WordPieceTrainer(vocab_size=300, special_tokens=[*specials, "[Q]", "[D]"])
+    else:
+        trained = Tokenizer(models.BPE())
+        trained.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True)
+        trained.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trained.train_from_iterator([*CORPUS, string.punctuation], trainer)
+    trained.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", trained.token_to_id("[CLS]")), ("[SEP]", trained.token_to_id("[SEP]"))])
+    names = dict(unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]", mask_token="[MASK]")
     torch.manual_seed(0)
-    bert = BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                num_attention_heads=2, max_position_embeddings=64))
-    bert.save_pretrained(folder / "backbone")
+    sizes = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                 max_position_embeddings=64)
+    if backbone == "bert":
+        tokenizer = BertTokenizerFast(tokenizer_object=trained, **names)
+        model = BertModel(BertConfig(vocab_size=len(tokenizer), **sizes))
+    else:
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=trained, **names)
+        tokenizer.add_tokens(["[Q] ", "[D] "])  # as PyLate adds its prefixes to a tokenizer without them
+        model = ModernBertModel(ModernBertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                                                 **sizes))
+    model.save_pretrained(folder / "backbone")
     tokenizer.save_pretrained(folder / "backbone")
     modules = [Transformer(str(folder / "backbone"), query_length=16, document_length=40,
                            query_expansion={"strategy": "fixed", "attend": False, "length": 16}),
                Dense(32, 16, bias=False, activation_function=torch.nn.Identity(), module_input_name="token_embeddings"),
                MultiVectorMask(skiplist_words=list(string.punctuation)),
                Normalize(module_input_name="token_embeddings")]
-    model = MultiVectorEncoder(modules=modules, prompts={"query": "[Q] ", "document": "[D] "}, device="cpu")
-    model.save(str(folder / "colbert"))
+    encoder = MultiVectorEncoder(modules=modules, prompts={"query": "[Q] ", "document": "[D] "}, device="cpu")
+    encoder.save(str(folder / "colbert"))
     return folder / "colbert"
