@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import ChainMap
 from collections.abc import Callable
 from functools import cache
 from typing import Protocol
@@ -128,8 +129,11 @@ class TesseractOcr:
                 f"Tesseract lacks language data {sorted(missing)}: apt-get install {packages}"
             )
         # Tesseract's OpenMP threads busy-wait: on a small or shared CPU a page takes
-        # several times longer with two threads than with one. An explicit setting wins.
-        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+        # several times longer with two threads than with one. The limit goes to the
+        # tesseract processes alone (pytesseract hands them its module's `environ`): in this
+        # process it would cap torch's OpenMP at one thread, where torch still plans for all
+        # cores, and its bfloat16 kernels then leave rows unwritten. An explicit setting wins.
+        pytesseract.pytesseract.environ = ChainMap(os.environ, {"OMP_THREAD_LIMIT": "1"})
         self._tesseract = pytesseract
         self.lang = lang
         self.config = config

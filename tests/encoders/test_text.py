@@ -161,3 +161,39 @@ def test_queries_run_in_an_exported_graph_that_agrees_with_torch(samples: Path, 
     in_torch = TextGridEncoder(device="cpu").encode_queries(queries)
     for a, b in zip(from_graph, in_torch):
         np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+BF16_AFTER_OCR = """
+import os, sys
+import numpy as np
+from pathlib import Path
+from PIL import Image
+from colretrieve.documents import PdfReader
+from colretrieve.documents.ocr import ocr_function
+from colretrieve.encoders.text import PRECISION_ENV, TextGridEncoder
+
+ocr_function("tesseract")(Image.new("L", (64, 64), 255))  # the engine is made before torch runs
+assert "OMP_THREAD_LIMIT" not in os.environ, "the OCR engine's thread limit leaked into this process"
+out = {}
+for precision in ("bfloat16", "float32"):
+    os.environ[PRECISION_ENV] = precision
+    with PdfReader(Path(sys.argv[1]), "id", dpi=72) as reader:
+        pages = [reader.page(n) for n in range(1, 8)]
+        out[precision] = np.concatenate([pv.vectors for pv in TextGridEncoder(device="cpu").encode_pages(pages)])
+print(float(np.sum(out["bfloat16"] * out["float32"], axis=1).min()))
+"""
+
+
+def test_the_ocr_engine_leaves_torch_its_threads(samples: Path) -> None:
+    """Tesseract runs with one OpenMP thread, but that limit must reach its processes only: in
+    ours it capped torch at one thread while torch planned for all, and bfloat16 pages came out
+    as noise (a fresh process, as torch reads the limit once)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key != "OMP_THREAD_LIMIT"}
+    run = subprocess.run([sys.executable, "-c", BF16_AFTER_OCR, str(samples / "revtex__apssamp.pdf")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert float(run.stdout.split()[-1]) > 0.99
