@@ -10,9 +10,9 @@ import pypdfium2 as pdfium
 from ..errors import BadDocumentError
 from ..page import Page, Word
 from .ocr import OCR_DPI
-from .reader import DocumentReader, OcrFunction, describe_start
+from .reader import Box, DocumentReader, OcrFunction, describe_start
 from .render import MAX_PIXELS, fitted_dpi, renderer_for
-from .textlayer import text_layer_words
+from .textlayer import picture_boxes, text_layer_words
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 #: A text layer with fewer letters and digits than this is treated as absent (a scan, or
 #: a scan with a stray page number), and the page goes to OCR instead.
 MIN_TEXT_LAYER_CHARS = 20
+#: A picture (raster image) over at least this share of a page with a text layer is read by
+#: OCR too: raster charts, screenshots and scanned figures hold words the layer lacks.
+MIN_PICTURE_SHARE = 0.02
+#: At most this many pictures are read per page, the largest: a page tiled with image
+#: fragments (a slide's background, a map's tiles) costs a bounded OCR time.
+MAX_PICTURES = 6
 
 
 def _check_header(path: Path) -> None:
@@ -98,3 +104,14 @@ class PdfReader(DocumentReader):
             return words, None
         page.words_source = "ocr"
         return [], page.render_at(self._ocr_dpi)
+
+    def _figures(self, page: Page) -> list[tuple[Box, Image.Image]]:
+        if self._ocr is None or page.words_source != "text-layer":
+            return []
+        boxes = picture_boxes(self._pages_out[page.page_no], MIN_PICTURE_SHARE)[:MAX_PICTURES]
+        if not boxes:
+            return []
+        image = page.render_at(self._ocr_dpi)
+        width, height = image.size
+        return [(box, image.crop((round(box[0] * width), round(box[1] * height),
+                                  round(box[2] * width), round(box[3] * height)))) for box in boxes]

@@ -73,14 +73,41 @@ class DocumentReader(ABC):
 
     def _words(self, page: Page) -> list[Word]:
         words, image = self._text_or_image(page)
-        return words if image is None else self._recognize(page, image)
+        reads = [(WHOLE_PAGE, image)] if image is not None else self._figures(page)
+        return _merged(words, [(box, self._recognize(page, crop, box)) for box, crop in reads])
 
-    def _recognize(self, page: Page, image: Image.Image) -> list[Word]:
-        assert self._ocr is not None, "_text_or_image hands out an image to read only where OCR is set"
+    def _figures(self, page: Page) -> list[tuple[Box, Image.Image]]:
+        """Pictures on a page with a text layer whose words that layer lacks (a raster chart, a
+        screenshot), each with its box on the page, cut from a render at OCR resolution; none
+        by default, or without OCR. Called from one thread at a time."""
+        return []
+
+    def _recognize(self, page: Page, image: Image.Image, box: Box) -> list[Word]:
+        assert self._ocr is not None, "pages get images to read only where OCR is set"
         try:
             return self._ocr(image)
         except ColretrieveError as exc:
-            raise BadDocumentError(self.path, f"page {page.page_no} has no text layer and {exc}") from exc
+            what = "has no text layer" if box == WHOLE_PAGE else "holds a picture to read"
+            raise BadDocumentError(self.path, f"page {page.page_no} {what} and {exc}") from exc
+
+
+#: (x0, y0, x1, y1) normalised to the page image, as Word boxes are.
+Box = tuple[float, float, float, float]
+WHOLE_PAGE: Box = (0.0, 0.0, 1.0, 1.0)
+
+
+def _merged(words: list[Word], reads: Sequence[tuple[Box, list[Word]]]) -> list[Word]:
+    """`words`, then each read's words placed from its box onto the page, leaving out those
+    whose centre lies in a word `words` has already (text drawn over a picture)."""
+    out = list(words)
+    for (x0, y0, x1, y1), read in reads:
+        w, h = x1 - x0, y1 - y0
+        for word in read:
+            placed = Word(word.text, x0 + word.x0 * w, y0 + word.y0 * h, x0 + word.x1 * w, y0 + word.y1 * h)
+            cx, cy = placed.center
+            if not any(o.x0 <= cx <= o.x1 and o.y0 <= cy <= o.y1 for o in words):
+                out.append(placed)
+    return out
 
 
 def read_words(pages: Sequence[tuple[DocumentReader, Page]], pool: ThreadPoolExecutor) -> None:
@@ -88,21 +115,26 @@ def read_words(pages: Sequence[tuple[DocumentReader, Page]], pool: ThreadPoolExe
 
     Files are read here, in turn (pdfium is not thread-safe); the OCR engines (a Tesseract
     process, onnxruntime) then run side by side, one core each, whichever documents the
-    pages come from.
+    pages come from: a scanned page whole, the pictures of a page with a text layer.
     """
-    pending: deque[tuple[Page, Future[list[Word]]]] = deque()
+    pending: deque[tuple[Page, list[Word], list[tuple[Box, Future[list[Word]]]]]] = deque()
+
+    def finish(page: Page, words: list[Word], reads: list[tuple[Box, Future[list[Word]]]]) -> None:
+        page._words = _merged(words, [(box, future.result()) for box, future in reads])
+
     for reader, page in pages:
         if page._words is None:
             words, image = reader._text_or_image(page)
-            if image is None:
+            crops = [(WHOLE_PAGE, image)] if image is not None else reader._figures(page)
+            if not crops:
                 page._words = words
                 continue
             if len(pending) >= pool._max_workers:  # a rendered scan is ~10 MB: keep only the busy ones
-                done, future = pending.popleft()
-                done._words = future.result()
-            pending.append((page, pool.submit(reader._recognize, page, image)))
-    for page, future in pending:
-        page._words = future.result()
+                finish(*pending.popleft())
+            pending.append((page, words, [(box, pool.submit(reader._recognize, page, crop, box))
+                                       for box, crop in crops]))
+    for item in pending:
+        finish(*item)
 
 
 def describe_start(head: bytes) -> str:

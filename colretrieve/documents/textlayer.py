@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import pypdfium2
 
 
-def _to_image_space(u: float, v: float, rotation: int) -> tuple[float, float]:
+def to_image_space(u: float, v: float, rotation: int) -> tuple[float, float]:
     """Map a point of the unrotated page to the rendered (rotated) image, both in [0, 1].
 
     pdfium reports character boxes in unrotated page space, but renders /Rotate applied.
@@ -39,8 +39,8 @@ def text_layer_words(page: pypdfium2.PdfPage) -> list[Word]:
 
         def flush() -> None:
             if chars:
-                u0, v0 = _to_image_space((box[0] - left) / width, (top - box[3]) / height, rotation)
-                u1, v1 = _to_image_space((box[2] - left) / width, (top - box[1]) / height, rotation)
+                u0, v0 = to_image_space((box[0] - left) / width, (top - box[3]) / height, rotation)
+                u1, v1 = to_image_space((box[2] - left) / width, (top - box[1]) / height, rotation)
                 words.append(Word("".join(chars), _clip(min(u0, u1)), _clip(min(v0, v1)),
                                   _clip(max(u0, u1)), _clip(max(v0, v1))))
                 chars.clear()
@@ -60,6 +60,23 @@ def text_layer_words(page: pypdfium2.PdfPage) -> list[Word]:
         return words
     finally:
         textpage.close()
+
+
+def picture_boxes(page: pypdfium2.PdfPage, min_share: float) -> list[tuple[float, float, float, float]]:
+    """Boxes (x0, y0, x1, y1 in the rendered image, [0, 1]) of the raster images drawn on the
+    page over at least `min_share` of it, largest first; form XObjects are looked into."""
+    left, bottom, right, top = page.get_cropbox()
+    width, height = max(right - left, 1e-6), max(top - bottom, 1e-6)
+    rotation = page.get_rotation() % 360
+    boxes = []
+    for picture in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=4):
+        l, b, r, t = picture.get_bounds()
+        u0, v0 = to_image_space(_clip((l - left) / width), _clip((top - t) / height), rotation)
+        u1, v1 = to_image_space(_clip((r - left) / width), _clip((top - b) / height), rotation)
+        box = (min(u0, u1), min(v0, v1), max(u0, u1), max(v0, v1))
+        if (box[2] - box[0]) * (box[3] - box[1]) >= min_share:
+            boxes.append(box)
+    return sorted(boxes, key=lambda box: (box[2] - box[0]) * (box[3] - box[1]), reverse=True)
 
 
 def _clip(x: float) -> float:

@@ -114,3 +114,48 @@ def test_pdf2image_renders_the_same_page(samples: Path) -> None:
     a = np.asarray(poppler.convert("L").resize(coarse), dtype=np.float32)
     b = np.asarray(pdfium.convert("L").resize(coarse), dtype=np.float32)
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9
+
+
+def _with_picture(source: Path, target: Path, words: str, rotate: int = 0) -> None:
+    """`source`'s first page with a raster picture of `words` drawn over its lower right
+    quarter, as a PDF holds a raster chart or a screenshot."""
+    import zlib
+
+    import pikepdf
+    from PIL import Image, ImageDraw, ImageFont
+
+    picture = Image.new("L", (900, 300), 255)
+    ImageDraw.Draw(picture).text((30, 100), words, fill=0, font=ImageFont.load_default(size=64))
+    with pikepdf.open(source) as pdf:
+        page = pdf.pages[0]
+        stream = pikepdf.Stream(pdf, zlib.compress(picture.tobytes()))
+        stream.update({"/Type": pikepdf.Name.XObject, "/Subtype": pikepdf.Name.Image, "/Width": 900,
+                       "/Height": 300, "/ColorSpace": pikepdf.Name.DeviceGray, "/BitsPerComponent": 8,
+                       "/Filter": pikepdf.Name.FlateDecode})
+        name = page.add_resource(stream, pikepdf.Name.XObject)
+        width = float(page.mediabox[2])
+        page.contents_add(pikepdf.Stream(pdf, f"q {width / 2:.1f} 0 0 {width / 6:.1f} {width / 2 - 20:.1f} 40 cm "
+                                               f"{name} Do Q".encode()))
+        page.Rotate = rotate
+        pdf.save(target)
+
+
+@pytest.mark.parametrize("rotate", [0, 90])
+def test_a_picture_on_a_text_page_is_read_by_ocr(samples: Path, tmp_path: Path, rotate: int) -> None:
+    """A raster picture on a page with a text layer holds words the layer lacks (a raster
+    chart's labels, a screenshot): they are read by OCR, placed on the picture, added once."""
+    from colretrieve.documents.ocr import ocr_function
+
+    target = tmp_path / "picture.pdf"
+    _with_picture(samples / "revtex__apssamp.pdf", target, "ZEBRA QUOKKA 1729", rotate)
+    with PdfReader(target, "id", dpi=72) as reader:  # no OCR configured: the text layer alone
+        layer = reader.page(1).words
+    with PdfReader(target, "id", dpi=100, ocr=ocr_function("tesseract")) as reader:
+        page = reader.page(1)
+        added = page.words[len(layer):]
+        assert page.words_source == "text-layer"
+        image = page.image
+        assert [w.text for w in page.words[:len(layer)]] == [w.text for w in layer]
+    assert {"ZEBRA", "QUOKKA", "1729"} <= {w.text for w in added}
+    for word in (w for w in added if w.text in ("ZEBRA", "QUOKKA")):
+        assert _ink(image, (word.x0, word.y0, word.x1, word.y1)) > 0.1  # placed on its ink
