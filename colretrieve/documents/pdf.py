@@ -26,6 +26,9 @@ MIN_PICTURE_SHARE = 0.02
 #: At most this many pictures are read per page, the largest: a page tiled with image
 #: fragments (a slide's background, a map's tiles) costs a bounded OCR time.
 MAX_PICTURES = 6
+#: A picture with this many text-layer words over it has been read already: an OCR layer over
+#: a scan (ocrmypdf's output), text drawn over an image. Reading it again costs seconds a page.
+READ_PICTURE_WORDS = 10
 
 
 def _check_header(path: Path) -> None:
@@ -105,10 +108,13 @@ class PdfReader(DocumentReader):
         page.words_source = "ocr"
         return [], page.render_at(self._ocr_dpi)
 
-    def _figures(self, page: Page) -> list[tuple[Box, Image.Image]]:
+    def _figures(self, page: Page, words: list[Word]) -> list[tuple[Box, Image.Image]]:
         if self._ocr is None or page.words_source != "text-layer":
             return []
-        boxes = picture_boxes(self._pages_out[page.page_no], MIN_PICTURE_SHARE)[:MAX_PICTURES]
+        centres = [w.center for w in words]
+        boxes = [box for box in picture_boxes(self._pages_out[page.page_no], MIN_PICTURE_SHARE)
+                 if sum(box[0] <= x <= box[2] and box[1] <= y <= box[3] for x, y in centres) < READ_PICTURE_WORDS]
+        boxes = boxes[:MAX_PICTURES]
         if not boxes:
             return []
         image = page.render_at(self._ocr_dpi)

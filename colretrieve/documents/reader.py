@@ -73,13 +73,13 @@ class DocumentReader(ABC):
 
     def _words(self, page: Page) -> list[Word]:
         words, image = self._text_or_image(page)
-        reads = [(WHOLE_PAGE, image)] if image is not None else self._figures(page)
+        reads = [(WHOLE_PAGE, image)] if image is not None else self._figures(page, words)
         return _merged(words, [(box, self._recognize(page, crop, box)) for box, crop in reads])
 
-    def _figures(self, page: Page) -> list[tuple[Box, Image.Image]]:
-        """Pictures on a page with a text layer whose words that layer lacks (a raster chart, a
-        screenshot), each with its box on the page, cut from a render at OCR resolution; none
-        by default, or without OCR. Called from one thread at a time."""
+    def _figures(self, page: Page, words: list[Word]) -> list[tuple[Box, Image.Image]]:
+        """Pictures on a page with a text layer (`words`) whose words that layer lacks (a raster
+        chart, a screenshot), each with its box on the page, cut from a render at OCR resolution;
+        none by default, or without OCR. Called from one thread at a time."""
         return []
 
     def _recognize(self, page: Page, image: Image.Image, box: Box) -> list[Word]:
@@ -125,7 +125,7 @@ def read_words(pages: Sequence[tuple[DocumentReader, Page]], pool: ThreadPoolExe
     for reader, page in pages:
         if page._words is None:
             words, image = reader._text_or_image(page)
-            crops = [(WHOLE_PAGE, image)] if image is not None else reader._figures(page)
+            crops = [(WHOLE_PAGE, image)] if image is not None else reader._figures(page, words)
             if not crops:
                 page._words = words
                 continue

@@ -116,9 +116,10 @@ def test_pdf2image_renders_the_same_page(samples: Path) -> None:
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9
 
 
-def _with_picture(source: Path, target: Path, words: str, rotate: int = 0) -> None:
-    """`source`'s first page with a raster picture of `words` drawn over its lower right
-    quarter, as a PDF holds a raster chart or a screenshot."""
+def _with_picture(target: Path, words: str, rotate: int = 0, whole: bool = False) -> None:
+    """A page of text (a text layer) with a raster picture of `words` in its lower half, where
+    no text is, as a PDF holds a raster chart or a screenshot (`whole`: under all the page and
+    its text, as a scan lies under its OCR layer)."""
     import zlib
 
     import pikepdf
@@ -126,28 +127,32 @@ def _with_picture(source: Path, target: Path, words: str, rotate: int = 0) -> No
 
     picture = Image.new("L", (900, 300), 255)
     ImageDraw.Draw(picture).text((30, 100), words, fill=0, font=ImageFont.load_default(size=64))
-    with pikepdf.open(source) as pdf:
-        page = pdf.pages[0]
-        stream = pikepdf.Stream(pdf, zlib.compress(picture.tobytes()))
-        stream.update({"/Type": pikepdf.Name.XObject, "/Subtype": pikepdf.Name.Image, "/Width": 900,
-                       "/Height": 300, "/ColorSpace": pikepdf.Name.DeviceGray, "/BitsPerComponent": 8,
-                       "/Filter": pikepdf.Name.FlateDecode})
-        name = page.add_resource(stream, pikepdf.Name.XObject)
-        width = float(page.mediabox[2])
-        page.contents_add(pikepdf.Stream(pdf, f"q {width / 2:.1f} 0 0 {width / 6:.1f} {width / 2 - 20:.1f} 40 cm "
-                                               f"{name} Do Q".encode()))
-        page.Rotate = rotate
-        pdf.save(target)
+    pdf = pikepdf.new()
+    page = pdf.add_blank_page(page_size=(612, 792))
+    font = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1,
+                                                BaseFont=pikepdf.Name.Helvetica))
+    page.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
+    lines = " ".join(f"BT /F1 11 Tf 60 {740 - 16 * k} Td (Line {k} of the quarterly report on the animals) Tj ET"
+                     for k in range(20))
+    stream = pikepdf.Stream(pdf, zlib.compress(picture.tobytes()))
+    stream.update({"/Type": pikepdf.Name.XObject, "/Subtype": pikepdf.Name.Image, "/Width": 900,
+                   "/Height": 300, "/ColorSpace": pikepdf.Name.DeviceGray, "/BitsPerComponent": 8,
+                   "/Filter": pikepdf.Name.FlateDecode})
+    name = page.add_resource(stream, pikepdf.Name.XObject)
+    place = "612 0 0 792 0 0" if whole else "450 0 0 150 80 60"
+    page.contents_add(pikepdf.Stream(pdf, f"q {place} cm {name} Do Q {lines}".encode()))
+    page.Rotate = rotate
+    pdf.save(target)
 
 
 @pytest.mark.parametrize("rotate", [0, 90])
-def test_a_picture_on_a_text_page_is_read_by_ocr(samples: Path, tmp_path: Path, rotate: int) -> None:
+def test_a_picture_on_a_text_page_is_read_by_ocr(tmp_path: Path, rotate: int) -> None:
     """A raster picture on a page with a text layer holds words the layer lacks (a raster
     chart's labels, a screenshot): they are read by OCR, placed on the picture, added once."""
     from colretrieve.documents.ocr import ocr_function
 
     target = tmp_path / "picture.pdf"
-    _with_picture(samples / "revtex__apssamp.pdf", target, "ZEBRA QUOKKA 1729", rotate)
+    _with_picture(target, "ZEBRA QUOKKA 1729", rotate)
     with PdfReader(target, "id", dpi=72) as reader:  # no OCR configured: the text layer alone
         layer = reader.page(1).words
     with PdfReader(target, "id", dpi=100, ocr=ocr_function("tesseract")) as reader:
@@ -159,3 +164,18 @@ def test_a_picture_on_a_text_page_is_read_by_ocr(samples: Path, tmp_path: Path, 
     assert {"ZEBRA", "QUOKKA", "1729"} <= {w.text for w in added}
     for word in (w for w in added if w.text in ("ZEBRA", "QUOKKA")):
         assert _ink(image, (word.x0, word.y0, word.x1, word.y1)) > 0.1  # placed on its ink
+
+
+def test_a_picture_under_a_text_layer_is_not_read_again(tmp_path: Path) -> None:
+    """A scan under its OCR layer (ocrmypdf's output) has been read: OCR does not run again."""
+    target = tmp_path / "sandwich.pdf"
+    _with_picture(target, "ZEBRA QUOKKA 1729", whole=True)
+    seen = []
+
+    def recording_ocr(image):
+        seen.append(image.size)
+        return [Word("ZEBRA", 0.1, 0.1, 0.2, 0.12)]
+
+    with PdfReader(target, "id", dpi=72, ocr=recording_ocr) as reader:
+        words = reader.page(1).words
+    assert seen == [] and "ZEBRA" not in {w.text for w in words} and len(words) == 20 * 9
