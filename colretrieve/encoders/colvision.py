@@ -23,7 +23,7 @@ import torch
 from ..errors import ColretrieveError
 from ..page import Page
 from .base import MultiVectorEncoder, PageVectors
-from .loading import load_checkpoint
+from .loading import load_checkpoint, model_type, resolve_model
 from .memory import halve_on_oom
 from .patch_layout import PatchLayout
 
@@ -56,12 +56,12 @@ class ColVisionEncoder(MultiVectorEncoder):
                  max_pixels: int | None = None) -> None:
         import transformers
 
+        if model_type(resolve_model(model)) == "neomme" and not transformers.utils.is_torchvision_available():
+            raise ColretrieveError("NeoMME's image processor needs torchvision (it has no PIL version); "
+                                   "install the torchvision release that matches your torch")  # before the weights load
         self.kind, self.model, path, self.device = load_checkpoint(
             model, {kind: classes[0] for kind, classes in FAMILIES.items()},
             f"page encoders are {', '.join(FAMILIES)} (ColPali, ColQwen2, ColModernVBert, NeoMME)", device)
-        if self.kind == "neomme" and not transformers.utils.is_torchvision_available():
-            raise ColretrieveError("NeoMME's image processor needs torchvision (it has no PIL version); "
-                                   "install the torchvision release that matches your torch")
         processor_class = getattr(transformers, FAMILIES[self.kind][1])
         self.processor = processor_class.from_pretrained(str(path), local_files_only=True)
         if max_pixels is not None:
