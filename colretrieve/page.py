@@ -31,6 +31,10 @@ class Word:
         return (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2
 
 
+#: (x0, y0, x1, y1) normalised to the page image (origin top-left), as a Word's box is.
+Box = tuple[float, float, float, float]
+
+
 def word_cells(words: Sequence[Word], grid: tuple[int, int]) -> np.ndarray:
     """The (rows, cols) grid cell under each word's centre, row-major: where a word's vectors
     are placed, and which words a region of cells holds."""

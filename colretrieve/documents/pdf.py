@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import pypdfium2 as pdfium
 
 from ..errors import BadDocumentError
-from ..page import Page, Word
+from ..page import Box, Page, Word
 from .ocr import OCR_DPI
-from .reader import Box, DocumentReader, OcrFunction, describe_start
+from .reader import DocumentReader, OcrFunction, describe_start
 from .render import MAX_PIXELS, fitted_dpi, renderer_for
 from .textlayer import picture_boxes, text_layer_words
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import BadDocumentError, ColretrieveError
-from ..page import Page, Word
+from ..page import Box, Page, Word
 from .ocr import OCR_DPI
 
 if TYPE_CHECKING:
@@ -91,8 +91,6 @@ class DocumentReader(ABC):
             raise BadDocumentError(self.path, f"page {page.page_no} {what} and {exc}") from exc
 
 
-#: (x0, y0, x1, y1) normalised to the page image, as Word boxes are.
-Box = tuple[float, float, float, float]
 WHOLE_PAGE: Box = (0.0, 0.0, 1.0, 1.0)
 
 

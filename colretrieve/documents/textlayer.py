@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pypdfium2.raw as pdfium_c
 
-from ..page import Word
+from ..page import Box, Word
 
 if TYPE_CHECKING:
     import pypdfium2
 
 
-def to_image_space(u: float, v: float, rotation: int) -> tuple[float, float]:
+def _to_image_space(u: float, v: float, rotation: int) -> tuple[float, float]:
     """Map a point of the unrotated page to the rendered (rotated) image, both in [0, 1].
 
     pdfium reports character boxes in unrotated page space, but renders /Rotate applied.
@@ -30,19 +31,14 @@ def text_layer_words(page: pypdfium2.PdfPage) -> list[Word]:
     """Group the page's characters into whitespace-separated words, each with its union box."""
     textpage = page.get_textpage()
     try:
-        left, bottom, right, top = page.get_cropbox()
-        width, height = max(right - left, 1e-6), max(top - bottom, 1e-6)
-        rotation = page.get_rotation() % 360
+        to_image = _image_box(page)
         words: list[Word] = []
         chars: list[str] = []
         box = [0.0, 0.0, 0.0, 0.0]  # running union in page space: l, b, r, t
 
         def flush() -> None:
             if chars:
-                u0, v0 = to_image_space((box[0] - left) / width, (top - box[3]) / height, rotation)
-                u1, v1 = to_image_space((box[2] - left) / width, (top - box[1]) / height, rotation)
-                words.append(Word("".join(chars), _clip(min(u0, u1)), _clip(min(v0, v1)),
-                                  _clip(max(u0, u1)), _clip(max(v0, v1))))
+                words.append(Word("".join(chars), *to_image(*box)))
                 chars.clear()
 
         for i in range(textpage.count_chars()):
@@ -62,21 +58,31 @@ def text_layer_words(page: pypdfium2.PdfPage) -> list[Word]:
         textpage.close()
 
 
-def picture_boxes(page: pypdfium2.PdfPage, min_share: float) -> list[tuple[float, float, float, float]]:
+def picture_boxes(page: pypdfium2.PdfPage, min_share: float) -> list[Box]:
     """Boxes (x0, y0, x1, y1 in the rendered image, [0, 1]) of the raster images drawn on the
     page over at least `min_share` of it, largest first; form XObjects are looked into."""
-    left, bottom, right, top = page.get_cropbox()
-    width, height = max(right - left, 1e-6), max(top - bottom, 1e-6)
-    rotation = page.get_rotation() % 360
+    to_image = _image_box(page)
     boxes = []
     for picture in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=4):
-        l, b, r, t = picture.get_bounds()
-        u0, v0 = to_image_space(_clip((l - left) / width), _clip((top - t) / height), rotation)
-        u1, v1 = to_image_space(_clip((r - left) / width), _clip((top - b) / height), rotation)
-        box = (min(u0, u1), min(v0, v1), max(u0, u1), max(v0, v1))
+        box = to_image(*picture.get_bounds())
         if (box[2] - box[0]) * (box[3] - box[1]) >= min_share:
             boxes.append(box)
     return sorted(boxes, key=lambda box: (box[2] - box[0]) * (box[3] - box[1]), reverse=True)
+
+
+def _image_box(page: pypdfium2.PdfPage) -> Callable[[float, float, float, float], Box]:
+    """Maps a box of `page` in pdfium's unrotated page space (left, bottom, right, top, in
+    points) to (x0, y0, x1, y1) in the rendered image, [0, 1], origin top-left."""
+    left, bottom, right, top = page.get_cropbox()
+    width, height = max(right - left, 1e-6), max(top - bottom, 1e-6)
+    rotation = page.get_rotation() % 360
+
+    def to_image(l: float, b: float, r: float, t: float) -> Box:
+        u0, v0 = _to_image_space(_clip((l - left) / width), _clip((top - t) / height), rotation)
+        u1, v1 = _to_image_space(_clip((r - left) / width), _clip((top - b) / height), rotation)
+        return min(u0, u1), min(v0, v1), max(u0, u1), max(v0, v1)
+
+    return to_image
 
 
 def _clip(x: float) -> float:

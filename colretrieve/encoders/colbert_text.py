@@ -60,7 +60,10 @@ class ColbertTextEncoder(MultiVectorEncoder):
         prompts = self.model.prompts
         self.prompt: str = next((prompts[name] for name in ("document", "passage", "corpus") if prompts.get(name)),
                                 None) or ""
-        self.window = int(backbone.document_length or backbone.max_seq_length)
+        overhead = len(self.tokenizer(self.prompt)["input_ids"])  # the prompt and the specials
+        #: Tokens of words a window holds: the model's document length less the prompt, the
+        #: specials and SLACK.
+        self.span = max(int(backbone.document_length or backbone.max_seq_length) - overhead - SLACK, 1)
         self.dim = int(self.model.get_embedding_dimension() or 0)
         if not self.dim:
             raise ColretrieveError(f"model {model} does not say the width of its vectors")
@@ -109,8 +112,7 @@ class ColbertTextEncoder(MultiVectorEncoder):
         encoded: Any = self.tokenizer(prompt + " ".join(words), return_offsets_mapping=True)
         lengths = np.array([len(word) + 1 for word in words])
         starts = len(prompt) + np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        ends = np.asarray(encoded["offset_mapping"], dtype=np.int64).reshape(-1, 2)[:, 1]
-        starting = np.asarray(encoded["offset_mapping"], dtype=np.int64).reshape(-1, 2)[:, 0]
+        starting, ends = np.asarray(encoded["offset_mapping"], dtype=np.int64).reshape(-1, 2).T
         word = np.searchsorted(starts, ends, side="right") - 1
         word[(ends <= starting) | (ends <= len(prompt))] = -1
         return np.asarray(encoded["input_ids"]), word
@@ -120,13 +122,11 @@ class ColbertTextEncoder(MultiVectorEncoder):
         model's document length: a long page is read in windows, never cut short. Counted on
         the page's own tokens in context (byte-level tokenizers give a word in a sentence a
         token more than alone); a window's first word may differ by a token, hence SLACK."""
-        overhead = len(self.tokenizer(self.prompt)["input_ids"])  # the prompt and the specials
-        span = max(self.window - overhead - SLACK, 1)
         _, word = self._word_of_tokens(words, "")
         counts = np.bincount(word[word >= 0], minlength=len(words))
         windows, first, used = [], 0, 0
         for k, n in enumerate(counts.tolist()):
-            if used + n > span and k > first:
+            if used + n > self.span and k > first:
                 windows.append((first, k))
                 first, used = k, 0
             used += n

@@ -21,10 +21,9 @@ import numpy as np
 import torch
 
 from ..errors import ColretrieveError
-from ..page import Page
-from .base import MultiVectorEncoder, PageVectors
+from .base import PageVectors
 from .loading import load_checkpoint, model_type, resolve_model
-from .memory import halve_on_oom
+from .memory import ImagePageEncoder
 from .patch_layout import PatchLayout
 
 #: model_type in config.json -> (model class, processor class) in transformers.
@@ -36,7 +35,7 @@ FAMILIES = {
 }
 
 
-class ColVisionEncoder(MultiVectorEncoder):
+class ColVisionEncoder(ImagePageEncoder):
     """A ColPali-family checkpoint (hub id or folder) as a page encoder.
 
     Parameters
@@ -92,14 +91,6 @@ class ColVisionEncoder(MultiVectorEncoder):
                                                   return_tensors="pt", processor_kwargs={"padding": True})
 
     # ---- pages -----------------------------------------------------------------------
-    def _encode_page_batch(self, pages: Sequence[Page]) -> list[PageVectors]:
-        images = [page.image for page in pages]
-
-        def shrink(size: int) -> None:
-            self.batch_size = size
-
-        return halve_on_oom(self._encode_images, images, shrink)
-
     def _encode_images(self, images: list[Any]) -> list[PageVectors]:
         inputs = self._page_inputs(images).to(self.device)
         with torch.inference_mode():

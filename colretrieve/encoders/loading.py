@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -124,8 +125,13 @@ def resolve_model(name: str) -> Path:
     one error that says how to get it there.
     """
     path = Path(name).expanduser()
-    if path.is_dir():
-        return path
+    return path if path.is_dir() else _snapshot(name)
+
+
+@functools.cache
+def _snapshot(name: str) -> Path:
+    """Hub id `name`'s snapshot folder, asked of the hub once per process: the registry and the
+    encoder it picks both resolve the name."""
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import HFValidationError
 

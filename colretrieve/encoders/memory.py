@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
+
+from ..page import Page
+from .base import MultiVectorEncoder, PageVectors
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -28,3 +32,17 @@ def halve_on_oom(step: Callable[[list[T]], list[R]], items: Sequence[T],
         half = len(items) // 2
         shrink(half)
         return halve_on_oom(step, items[:half], shrink) + halve_on_oom(step, items[half:], shrink)
+
+
+class ImagePageEncoder(MultiVectorEncoder):
+    """An encoder of page images whose batches halve on an out-of-memory error, for the rest of
+    the run (the transformers and sentence-transformers paths alike)."""
+
+    def _encode_page_batch(self, pages: Sequence[Page]) -> list[PageVectors]:
+        def shrink(size: int) -> None:
+            self.batch_size = size
+
+        return halve_on_oom(self._encode_images, [page.image for page in pages], shrink)
+
+    @abstractmethod
+    def _encode_images(self, images: list[Any]) -> list[PageVectors]: ...

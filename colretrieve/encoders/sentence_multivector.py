@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ColretrieveError
-from ..page import Page
-from .base import MultiVectorEncoder, PageVectors
+from .base import PageVectors
 from .loading import complete_weights, pick_device, resolve_model
-from .memory import halve_on_oom
+from .memory import ImagePageEncoder
 from .patch_layout import PatchLayout
 
 #: `model_type` in config_sentence_transformers.json that sentence-transformers loads as a
@@ -45,7 +44,7 @@ def is_sentence_multivector(path: Path) -> bool:
         return False
 
 
-class SentenceMultiVectorEncoder(MultiVectorEncoder):
+class SentenceMultiVectorEncoder(ImagePageEncoder):
     """A sentence-transformers multi-vector page model (hub id or folder) as a page encoder.
 
     Parameters
@@ -94,14 +93,6 @@ class SentenceMultiVectorEncoder(MultiVectorEncoder):
         self.name = f"st:{model}"
 
     # ---- pages -----------------------------------------------------------------------
-    def _encode_page_batch(self, pages: Sequence[Page]) -> list[PageVectors]:
-        images = [page.image for page in pages]
-
-        def shrink(size: int) -> None:
-            self.batch_size = size
-
-        return halve_on_oom(self._encode_images, images, shrink)
-
     def _encode_images(self, images: list[Any]) -> list[PageVectors]:
         """Each page's vectors under the model's scoring mask (what `similarity` scores), with
         the cells of its image tokens."""

@@ -22,19 +22,6 @@ from colretrieve.scoring import maxsim, pack
 QUERIES = ["what are the variances of the principal components", "arrests by sex and age", "fox"]
 
 
-@pytest.fixture(scope="module")
-def pages(samples: Path):
-    """Three real pages of different shapes (portrait, landscape table, scan)."""
-    out = []
-    for file, page_no in (("hsaur3__pca.pdf", 8), ("tabula__census_table_12s0324.pdf", 1),
-                          ("ocrmypdf__linn_brochure_scan.pdf", 1)):
-        with PdfReader(samples / file, "id", dpi=36) as reader:
-            page = reader.page(page_no)
-            _ = page.image
-            out.append(page)
-    return out
-
-
 def _neomme_chat(processor, conversations: list, task: str):
     """NeoMME's model-card inputs: its retrieval chat template (no process_images/process_queries)."""
     return processor.apply_chat_template(conversations, task=task, tokenize=True, return_dict=True,

@@ -9,26 +9,12 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file, save_file
 
-from colretrieve.documents import PdfReader
 from colretrieve.encoders import load_encoder
 from colretrieve.encoders.sentence_multivector import SentenceMultiVectorEncoder, is_sentence_multivector
 from colretrieve.errors import ColretrieveError
 from colretrieve.scoring import maxsim, pack
 
 QUERIES = ["what are the variances of the principal components", "arrests by sex and age", "fox"]
-
-
-@pytest.fixture(scope="module")
-def pages(samples: Path):
-    """Three real pages of different shapes (portrait, landscape table, scan)."""
-    out = []
-    for file, page_no in (("hsaur3__pca.pdf", 8), ("tabula__census_table_12s0324.pdf", 1),
-                          ("ocrmypdf__linn_brochure_scan.pdf", 1)):
-        with PdfReader(samples / file, "id", dpi=36) as reader:
-            page = reader.page(page_no)
-            _ = page.image
-            out.append(page)
-    return out
 
 
 @pytest.fixture(scope="module")
