@@ -222,9 +222,14 @@ def main(argv=None):
             print(f"  - {e}", file=sys.stderr)
         return 1
     for name in ("queries.jsonl", "qrels.tsv"):  # OUT is then a dataset: colretrieve benchmark OUT
+        ours, target = (HERE / name).read_bytes(), args.out / name
+        if target.exists() and target.read_bytes() != ours:
+            print(f"{target} exists and is not this set's {name}: left as it is; pick another --out",
+                  file=sys.stderr)
+            return 1
         part = args.out / (name + ".part")
-        part.write_bytes((HERE / name).read_bytes())
-        os.replace(part, args.out / name)
+        part.write_bytes(ours)
+        os.replace(part, target)
     print(f"\nall {len(rows)} PDFs ({total_pages} pages) present and verified in {pdf_dir}; "
           f"queries in {args.out}: colretrieve benchmark {args.out}")
     return 0
