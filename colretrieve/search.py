@@ -28,9 +28,9 @@ from .models import Models
 from .queries import searchable
 from .regions import BOXES, Region, credits, find_regions, unpack_words
 from .scoring import maxsim_pages
-from .scoring.lexical import Lexicon, bm25_query, fuse
+from .scoring.lexical import Lexicon, bm25_query, fuse, without_length_trend
 from .scoring.ranking import best_first
-from .settings import CANDIDATES, CROP_MARGIN, DPI, HYBRID_WEIGHTS, IMAGE_SIDE, IMAGE_WEIGHT, RESCORE
+from .settings import CANDIDATES, CROP_MARGIN, DPI, HYBRID_WEIGHTS, IMAGE_SIDE, IMAGE_WEIGHT, LENGTH_TREND, RESCORE
 from .storage import Candidate, Filter, ScoringStore, Store, StoredPage
 from .storage.base import BM25, TERMS
 
@@ -232,17 +232,17 @@ class Searcher:
         if not found:
             return np.zeros(0, dtype=np.float32)
         ids = [c.id for c in found]
-        parts: dict[str, np.ndarray] = {}
+        lexical: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # dense, BM25, page lengths
         if self.config.scoring == "hybrid":
-            parts = {"dense": np.array([c.score for c in found], dtype=np.float32),
-                     "bm25": self._corpus_lexicon().bm25(query.text, ids)}
+            lexical = (np.array([c.score for c in found], dtype=np.float32),
+                       self._corpus_lexicon().bm25(query.text, ids), self._lengths(ids))
         resident = self._resident_pages() if exact else None
         quantized = self.store.capabilities.quantized is not None and resident is None
         tokens, weights = query.tokens, query.weights
         late = resident.scores(tokens, ids, weights) if resident else self._maxsim(tokens, found, weights, quantized)
 
         def final() -> np.ndarray:
-            return late if not parts else fuse({"maxsim": late, **parts}, HYBRID_WEIGHTS)
+            return late if lexical is None else hybrid_scores(late, *lexical)
 
         if quantized:
             best = np.argsort(-final(), kind="stable")[: max(RESCORE, 4 * k)]
@@ -263,7 +263,11 @@ class Searcher:
         if lexicon is None or not result.ids:
             return result.ids, result.maxsim
         bm25 = result.bm25 if result.bm25 is not None else lexicon.bm25(query.text, result.ids)
-        return result.ids, fuse({"maxsim": result.maxsim, "dense": result.dense, "bm25": bm25}, HYBRID_WEIGHTS)
+        return result.ids, hybrid_scores(result.maxsim, result.dense, bm25, self._lengths(result.ids))
+
+    def _lengths(self, ids: Sequence[str]) -> np.ndarray:
+        """How many vectors each page holds, from its payload."""
+        return np.array([p[catalog.ROWS] for p in self.store.payloads(ids, (catalog.ROWS,))], dtype=np.int64)
 
     def _maxsim(self, query: np.ndarray, found: Sequence[Candidate], weights: np.ndarray | None,
                 quantized: bool) -> np.ndarray:
@@ -309,6 +313,13 @@ class StoredStatistics:
 
     def bm25(self, query: str, ids: Sequence[str]) -> np.ndarray:
         return self.store.sparse_scores(BM25, bm25_query(query), ids, self.corpus)
+
+
+def hybrid_scores(maxsim: np.ndarray, dense: np.ndarray, bm25: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The hybrid score of each candidate: MaxSim less part of its length trend, fused with the
+    single-vector and BM25 scores."""
+    return fuse({"maxsim": without_length_trend(maxsim, lengths, LENGTH_TREND), "dense": dense, "bm25": bm25},
+                HYBRID_WEIGHTS)
 
 
 def resident_pages(store: Store, dim: int, device: str) -> ResidentPages:

@@ -1,5 +1,5 @@
 """Corpus word statistics for hybrid scoring: BM25 over page texts, and term IDF that
-weights each query token's MaxSim contribution.
+weights each query token's MaxSim contribution; MaxSim's length trend, and the fusion.
 
 An index keeps them in its store as two sparse vectors per page, which the store weighs by
 IDF itself (Qdrant's IDF modifier, over the complete pages): "bm25", the page's words with
@@ -80,6 +80,32 @@ class Lexicon:
         """BM25 scores of the pages `ids` (0 for a page not in the lexicon)."""
         scores = self._bm25.scores(query)
         return np.array([scores[self._row[i]] if i in self._row else 0.0 for i in ids], dtype=np.float32)
+
+
+#: Fewer candidates than this give no trend worth taking out.
+MIN_TREND_PAGES = 8
+
+
+def without_length_trend(scores: np.ndarray, lengths: np.ndarray, share: float) -> np.ndarray:
+    """MaxSim scores less `share` of their linear trend on log(page vectors) across the candidates.
+
+    MaxSim sums each query token's best match over a page's vectors, and the best of more
+    vectors is higher by chance alone: a long page outscores a short one that holds the answer,
+    as the page that discusses a plot outscores the page with the plot. Most candidates are not
+    relevant, so the trend across them measures that chance part (BM25 normalises length for
+    the same reason); a falling trend is left alone.
+
+    >>> without_length_trend(np.array([1.0, 2.0, 3.0] * 3), np.array([1, 2, 4] * 3), 0.5)
+    array([1.5, 2. , 2.5, 1.5, 2. , 2.5, 1.5, 2. , 2.5], dtype=float32)
+    """
+    x = np.log(np.maximum(lengths, 1).astype(np.float64))
+    centred = x - x.mean()
+    spread = float(centred @ centred)
+    values = scores.astype(np.float64)
+    if len(values) < MIN_TREND_PAGES or spread == 0:
+        return scores
+    slope = float(centred @ (values - values.mean())) / spread
+    return (values - share * slope * centred).astype(np.float32) if slope > 0 else scores
 
 
 def fuse(components: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:

@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+from colretrieve.scoring.lexical import MIN_TREND_PAGES, without_length_trend
+
+
+def _chance_scores(lengths: np.ndarray, seed: int = 0) -> np.ndarray:
+    """MaxSim of one query over pages of random vectors: the best of more vectors is higher."""
+    rng = np.random.default_rng(seed)
+    query = rng.standard_normal((6, 32))
+    query /= np.linalg.norm(query, axis=1, keepdims=True)
+    scores = []
+    for n in lengths:
+        page = rng.standard_normal((int(n), 32))
+        page /= np.linalg.norm(page, axis=1, keepdims=True)
+        scores.append((query @ page.T).max(axis=1).sum())
+    return np.array(scores, dtype=np.float32)
+
+
+def test_chance_matches_favour_long_pages_and_the_trend_is_taken_out() -> None:
+    lengths = np.geomspace(10, 1000, 40).astype(np.int64)
+    scores = _chance_scores(lengths)
+    x = np.log(lengths)
+    assert np.corrcoef(x, scores)[0, 1] > 0.9  # the bias it corrects
+    assert abs(np.corrcoef(x, without_length_trend(scores, lengths, 1.0))[0, 1]) < 1e-4
+    half = without_length_trend(scores, lengths, 0.5)
+    assert np.polyfit(x, half, 1)[0] == pytest.approx(np.polyfit(x, scores, 1)[0] / 2, rel=1e-4)
+
+
+def test_a_short_page_that_matches_better_than_chance_overtakes_long_ones() -> None:
+    lengths = np.array([1000] * 20 + [30] * 20)
+    scores = _chance_scores(lengths, seed=1)
+    scores[20] += 0.2  # one short page matches a little better than its length allows
+    assert np.argmax(scores) != 20
+    assert np.argmax(without_length_trend(scores, lengths, 1.0)) == 20
+
+
+def test_scores_are_left_alone_without_a_rising_trend_or_enough_pages() -> None:
+    lengths = np.geomspace(10, 1000, 40).astype(np.int64)
+    falling = -_chance_scores(lengths)
+    assert without_length_trend(falling, lengths, 0.5) is falling
+    equal = _chance_scores(np.full(40, 50))
+    assert without_length_trend(equal, np.full(40, 50), 0.5) is equal
+    few = _chance_scores(lengths[: MIN_TREND_PAGES - 1])
+    assert without_length_trend(few, lengths[: MIN_TREND_PAGES - 1], 0.5) is few
