@@ -93,18 +93,20 @@ def without_length_trend(scores: np.ndarray, lengths: np.ndarray, share: float) 
     vectors is higher by chance alone: a long page outscores a short one that holds the answer,
     as the page that discusses a plot outscores the page with the plot. Most candidates are not
     relevant, so the trend across them measures that chance part (BM25 normalises length for
-    the same reason); a falling trend is left alone.
+    the same reason); a falling trend is left alone. A page of one vector (a blank page's zero
+    vector) neither sets the trend nor moves.
 
-    >>> without_length_trend(np.array([1.0, 2.0, 3.0] * 3), np.array([1, 2, 4] * 3), 0.5)
+    >>> without_length_trend(np.array([1.0, 2.0, 3.0] * 3), np.array([2, 4, 8] * 3), 0.5)
     array([1.5, 2. , 2.5, 1.5, 2. , 2.5, 1.5, 2. , 2.5], dtype=float32)
     """
+    fitted = lengths > 1
     x = np.log(np.maximum(lengths, 1).astype(np.float64))
-    centred = x - x.mean()
+    centred = np.where(fitted, x - x[fitted].mean() if fitted.any() else 0.0, 0.0)
     spread = float(centred @ centred)
     values = scores.astype(np.float64)
-    if len(values) < MIN_TREND_PAGES or spread == 0:
+    if fitted.sum() < MIN_TREND_PAGES or spread == 0:
         return scores
-    slope = float(centred @ (values - values.mean())) / spread
+    slope = float(centred[fitted] @ (values[fitted] - values[fitted].mean())) / spread
     return (values - share * slope * centred).astype(np.float32) if slope > 0 else scores
 
 

@@ -43,3 +43,14 @@ def test_scores_are_left_alone_without_a_rising_trend_or_enough_pages() -> None:
     assert without_length_trend(equal, np.full(40, 50), 0.5) is equal
     few = _chance_scores(lengths[: MIN_TREND_PAGES - 1])
     assert without_length_trend(few, lengths[: MIN_TREND_PAGES - 1], 0.5) is few
+
+
+def test_blank_pages_neither_set_the_trend_nor_move() -> None:
+    """A blank page is stored as one zero vector and scores 0 for every query: a third of them
+    would otherwise make the trend steep and lift every short page."""
+    lengths = np.geomspace(10, 1000, 40).astype(np.int64)
+    scores = _chance_scores(lengths)
+    with_blanks = without_length_trend(np.concatenate([scores, np.zeros(20, np.float32)]),
+                                       np.concatenate([lengths, np.ones(20, np.int64)]), 0.5)
+    assert with_blanks[:40] == pytest.approx(without_length_trend(scores, lengths, 0.5), abs=1e-6)
+    assert (with_blanks[40:] == 0).all()
