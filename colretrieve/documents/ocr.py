@@ -14,14 +14,13 @@ from __future__ import annotations
 import os
 import shutil
 from collections import ChainMap
-from collections.abc import Callable
 from functools import cache
 from typing import Protocol
 
 from PIL import Image
 
 from ..errors import ColretrieveError
-from ..page import Word
+from ..page import Word, uncovered
 
 OCR_DPI = 200
 """Render dpi to hand the engines, measured on the dev scans with benchmarks/bench_ocr.py.
@@ -47,6 +46,9 @@ _MIN_TESSERACT_CONF = 10
 Real words in italics or with apostrophes often score 10-30, so the cut stays low.
 """
 
+SPARSE_TEXT = "--psm 11"
+"""Tesseract's sparse-text mode: as much text as it can find, in no particular order."""
+
 _MIN_RAPIDOCR_SCORE = 0.5
 """RapidOCR lines below this score are mostly noise (RapidOCR's own default cut)."""
 
@@ -61,22 +63,34 @@ class OcrUnavailableError(ColretrieveError):
     """The requested OCR engine is not installed; the message says how to install it."""
 
 
+class OcrFunction(Protocol):
+    """Reads words from a rendered page image (`scattered`: a picture, whose words may stand
+    alone: a chart's labels, a map's names); raises ColretrieveError if it cannot run at all."""
+
+    def __call__(self, image: Image.Image, scattered: bool = False) -> list[Word]: ...
+
+
 class OcrEngine(Protocol):
     """What the ingest pipeline needs from an OCR engine."""
 
     name: str
 
-    def words(self, image: Image.Image) -> list[Word]:
-        """Words read from `image`, boxes normalised to `image` as given."""
+    def words(self, image: Image.Image, scattered: bool = False) -> list[Word]:
+        """Words read from `image`, boxes normalised to `image` as given; `scattered`: a
+        picture, whose words may stand alone (a chart's labels, a map's names)."""
         ...
 
 
-def ocr_function(name: str) -> Callable[[Image.Image], list[Word]] | None:
+def ocr_function(name: str) -> OcrFunction | None:
     """What reads a scanned page image with engine `name` ("none": nothing). The engine loads
     on the first scan, so a missing engine fails only the files that need it."""
     if name == "none":
         return None
-    return lambda image: get_ocr(name).words(image)
+
+    def read(image: Image.Image, scattered: bool = False) -> list[Word]:
+        return get_ocr(name).words(image, scattered)
+
+    return read
 
 
 @cache
@@ -138,26 +152,39 @@ class TesseractOcr:
         self.lang = lang
         self.config = config
 
-    def words(self, image: Image.Image) -> list[Word]:
-        """Words of `image`, read the right way up, boxes normalised to `image` as given."""
+    def words(self, image: Image.Image, scattered: bool = False) -> list[Word]:
+        """Words of `image`, read the right way up, boxes normalised to `image` as given.
+
+        Tesseract's page layout analysis keeps words that form lines and blocks and drops
+        lone ones: a `scattered` image (a picture) is read again in its sparse-text mode, and
+        the words that reading adds are kept too (on the validation set, chart nDCG@5 78.0 to
+        79.5, for 0.2 s more a picture; README)."""
         gray = image.convert("L")
+        turns, read = self._upright(gray)
+        if scattered:
+            read += uncovered(read, [word for word, _ in self._read(_turn(gray, turns), SPARSE_TEXT)])
+        return [_unturn(word, turns) for word in read]
+
+    def _upright(self, gray: Image.Image) -> tuple[int, list[Word]]:
+        """(Quarter turns that made `gray` upright, the words read at that turn, in its frame)."""
         read = self._read(gray)
         share = _upright_share([conf for _, conf in read])
         if not read or share >= UPRIGHT_SHARE:
-            return [word for word, _ in read]
+            return 0, [word for word, _ in read]
         # Where OSD cannot tell, try half a turn: scanners most often feed pages upside
         # down, and Tesseract itself reads lines turned clockwise, so half a turn also
         # fixes a page turned counter-clockwise.
         turns = self._osd_turns(gray) or 2
         turned = self._read(_turn(gray, turns))
         if _upright_share([conf for _, conf in turned]) > share:
-            return [_unturn(word, turns) for word, _ in turned]
-        return [word for word, _ in read]
+            return turns, [word for word, _ in turned]
+        return 0, [word for word, _ in read]
 
-    def _read(self, image: Image.Image) -> list[tuple[Word, float]]:
-        """Words with their confidence in [0, 1]."""
+    def _read(self, image: Image.Image, mode: str = "") -> list[tuple[Word, float]]:
+        """Words with their confidence in [0, 1]; `mode`: Tesseract options after the user's."""
         data = self._tesseract.image_to_data(
-            image, lang=self.lang, config=self.config, output_type=self._tesseract.Output.DICT
+            image, lang=self.lang, config=f"{self.config} {mode}".strip(),
+            output_type=self._tesseract.Output.DICT
         )
         width, height = image.size
         read = []
@@ -200,8 +227,9 @@ class RapidOcr:
             ) from None
         self._engine = RapidOCR()
 
-    def words(self, image: Image.Image) -> list[Word]:
-        """Words of `image`, read the right way up, boxes normalised to `image` as given."""
+    def words(self, image: Image.Image, scattered: bool = False) -> list[Word]:
+        """Words of `image`, read the right way up, boxes normalised to `image` as given. Its
+        detector finds text wherever it stands, so a `scattered` picture is read as a page is."""
         rgb = image.convert("RGB")
         lines = self._lines(rgb)
         if not lines:

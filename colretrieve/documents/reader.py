@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import BadDocumentError, ColretrieveError
-from ..page import Box, Page, Word
-from .ocr import OCR_DPI
+from ..page import Box, Page, Word, uncovered
+from .ocr import OCR_DPI, OcrFunction
 
 if TYPE_CHECKING:
     from PIL import Image
-
-#: Reads words from a rendered page image; raises ColretrieveError if it cannot run at all.
-OcrFunction = Callable[["Image.Image"], list[Word]]
 
 
 class DocumentReader(ABC):
@@ -85,7 +82,7 @@ class DocumentReader(ABC):
     def _recognize(self, page: Page, image: Image.Image, box: Box) -> list[Word]:
         assert self._ocr is not None, "pages get images to read only where OCR is set"
         try:
-            return self._ocr(image)
+            return self._ocr(image, scattered=box != WHOLE_PAGE)
         except ColretrieveError as exc:
             what = "has no text layer" if box == WHOLE_PAGE else "holds a picture to read"
             raise BadDocumentError(self.path, f"page {page.page_no} {what} and {exc}") from exc
@@ -100,11 +97,8 @@ def _merged(words: list[Word], reads: Sequence[tuple[Box, list[Word]]]) -> list[
     out = list(words)
     for (x0, y0, x1, y1), read in reads:
         w, h = x1 - x0, y1 - y0
-        for word in read:
-            placed = Word(word.text, x0 + word.x0 * w, y0 + word.y0 * h, x0 + word.x1 * w, y0 + word.y1 * h)
-            cx, cy = placed.center
-            if not any(o.x0 <= cx <= o.x1 and o.y0 <= cy <= o.y1 for o in words):
-                out.append(placed)
+        out += uncovered(words, [Word(word.text, x0 + word.x0 * w, y0 + word.y0 * h, x0 + word.x1 * w,
+                                      y0 + word.y1 * h) for word in read])
     return out
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from colretrieve.documents.ocr import (
     OCR_DPI,
@@ -100,6 +100,40 @@ def test_missing_engines_say_how_to_install(monkeypatch: pytest.MonkeyPatch) -> 
         TesseractOcr()
     with pytest.raises(ValueError, match="unknown OCR engine"):
         get_ocr("abbyy")
+
+
+def _chart() -> Image.Image:
+    """A chart as a picture holds it: axes, tick labels, a curve, and labels standing alone."""
+    image = Image.new("L", (1000, 700), 255)
+    draw, font = ImageDraw.Draw(image), ImageFont.load_default(size=22)
+    draw.line((120, 600, 950, 600), fill=0, width=3)
+    draw.line((120, 50, 120, 600), fill=0, width=3)
+    for i, x in enumerate(range(150, 950, 160)):
+        draw.text((x, 615), str(1990 + 5 * i), font=font, fill=0)
+    for i, y in enumerate(range(560, 60, -100)):
+        draw.text((40, y), str(20 * i), font=font, fill=0)
+    draw.line([(130 + 8 * i, 550 - 4 * i * i // 100 + (17 * i) % 40 - 20) for i in range(100)], fill=0, width=2)
+    for word, x, y in (("glacier", 300, 200), ("Ushuaia", 700, 420), ("basin", 500, 120)):
+        draw.text((x, y), word, font=font, fill=0)
+    return image
+
+
+def test_a_picture_is_read_again_for_the_words_that_stand_alone() -> None:
+    """Tesseract's layout analysis drops lone labels ("basin" here); its sparse-text reading
+    of a picture adds them where they stand, and keeps every word of the first reading."""
+    try:
+        engine = get_ocr("tesseract")
+    except OcrUnavailableError as error:
+        pytest.skip(str(error))
+    chart = _chart()
+    page = engine.words(chart)
+    picture = engine.words(chart, scattered=True)
+    assert "basin" not in {_key(w.text) for w in page}
+    assert [(w.text, w.x0, w.y0) for w in picture[: len(page)]] == [(w.text, w.x0, w.y0) for w in page]
+    basin = [w for w in picture if _key(w.text) == "basin"]
+    assert len(basin) == 1 and basin[0].center == pytest.approx((0.53, 0.19), abs=0.03)
+    added = picture[len(page):]
+    assert not any(p.x0 <= a.center[0] <= p.x1 and p.y0 <= a.center[1] <= p.y1 for a in added for p in page)
 
 
 def test_an_engine_is_built_once_per_process() -> None:

@@ -73,8 +73,8 @@ def test_scanned_page_goes_to_ocr(samples: Path) -> None:
     path = samples / "ocrmypdf__linn_brochure_scan.pdf"
     seen = []
 
-    def recording_ocr(image):  # records what it is given; the real engines are tested in test_ocr.py
-        seen.append(image.size)
+    def recording_ocr(image, scattered=False):  # records what it is given; the engines are tested in test_ocr.py
+        seen.append((image.size, scattered))
         return [Word("Linn", 0.1, 0.1, 0.2, 0.12)]
 
     with PdfReader(path, "id", dpi=72, ocr=recording_ocr, ocr_dpi=100) as reader:
@@ -85,9 +85,9 @@ def test_scanned_page_goes_to_ocr(samples: Path) -> None:
             read_words([(reader, again)], pool)
         assert again._words == page.words
     expected = (round(page.width_pt * 100 / 72), round(page.height_pt * 100 / 72))
-    assert seen == [expected, expected]  # rendered at the OCR dpi, not the page dpi
+    assert seen == [(expected, False)] * 2  # rendered at the OCR dpi, not the page dpi; a page, not a picture
 
-    def missing_engine(image):
+    def missing_engine(image, scattered=False):
         raise ColretrieveError("Tesseract OCR needs the tesseract program: apt-get install tesseract-ocr")
 
     with PdfReader(path, "id", dpi=72, ocr=missing_engine) as reader:
@@ -172,7 +172,7 @@ def test_a_picture_under_a_text_layer_is_not_read_again(tmp_path: Path) -> None:
     _with_picture(target, "ZEBRA QUOKKA 1729", whole=True)
     seen = []
 
-    def recording_ocr(image):
+    def recording_ocr(image, scattered=False):
         seen.append(image.size)
         return [Word("ZEBRA", 0.1, 0.1, 0.2, 0.12)]
 
