@@ -38,8 +38,8 @@ Box = tuple[float, float, float, float]
 def uncovered(words: Sequence[Word], others: Sequence[Word]) -> list[Word]:
     """The words of `others` whose centre lies in no word of `words`: what a second reading of
     the same place adds to the first (OCR over a text layer, a second OCR pass)."""
-    return [o for o in others
-            if not any(w.x0 <= o.center[0] <= w.x1 and w.y0 <= o.center[1] <= w.y1 for w in words)]
+    return [o for o, (x, y) in ((o, o.center) for o in others)
+            if not any(w.x0 <= x <= w.x1 and w.y0 <= y <= w.y1 for w in words)]
 
 
 def word_cells(words: Sequence[Word], grid: tuple[int, int]) -> np.ndarray:

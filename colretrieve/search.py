@@ -28,7 +28,7 @@ from .models import Models
 from .queries import searchable
 from .regions import BOXES, Region, credits, find_regions, unpack_words
 from .scoring import maxsim_pages
-from .scoring.lexical import Lexicon, bm25_query, fuse, without_length_trend
+from .scoring.lexical import Lexicon, bm25_query, fuse, length_slope, without_length_trend
 from .scoring.ranking import best_first
 from .settings import CANDIDATES, CROP_MARGIN, DPI, HYBRID_WEIGHTS, IMAGE_SIDE, IMAGE_WEIGHT, LENGTH_TREND, RESCORE
 from .storage import Candidate, Filter, ScoringStore, Store, StoredPage
@@ -226,23 +226,25 @@ class Searcher:
         """Final scores of the candidates: MaxSim alone, or the hybrid of HYBRID_WEIGHTS.
 
         Where the store keeps a compressed copy, MaxSim runs on it first; the best candidates
-        are then rescored from float16 and the scores fused again. Exact search on a GPU
-        scores the float16 vectors held in GPU memory (`ResidentPages`).
+        are then rescored from float16 and the scores fused again, with MaxSim's length trend
+        as measured on the compressed scores of all of them. Exact search on a GPU scores the
+        float16 vectors held in GPU memory (`ResidentPages`).
         """
         if not found:
             return np.zeros(0, dtype=np.float32)
         ids = [c.id for c in found]
-        lexical: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # dense, BM25, page lengths
-        if self.config.scoring == "hybrid":
-            lexical = (np.array([c.score for c in found], dtype=np.float32),
-                       self._corpus_lexicon().bm25(query.text, ids), self._lengths(ids))
         resident = self._resident_pages() if exact else None
         quantized = self.store.capabilities.quantized is not None and resident is None
         tokens, weights = query.tokens, query.weights
         late = resident.scores(tokens, ids, weights) if resident else self._maxsim(tokens, found, weights, quantized)
+        parts: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None  # dense, BM25, lengths, trend
+        if self.config.scoring == "hybrid":
+            lengths = self._lengths(found)
+            parts = (np.array([c.score for c in found], dtype=np.float32), self._corpus_lexicon().bm25(query.text, ids),
+                     lengths, length_slope(late, lengths))
 
         def final() -> np.ndarray:
-            return late if lexical is None else hybrid_scores(late, *lexical)
+            return late if parts is None else hybrid_scores(late, *parts)
 
         if quantized:
             best = np.argsort(-final(), kind="stable")[: max(RESCORE, 4 * k)]
@@ -254,20 +256,24 @@ class Searcher:
         weights ride on the query vectors (positive, so w * max<q,d> = max<w * q,d>), and only
         scores come back; fused here, since z-scores need every candidate's score."""
         store = cast(ScoringStore, self.store)
-        hybrid = self.config.scoring == "hybrid"
-        lexicon = self._corpus_lexicon() if hybrid else None
+        is_hybrid = self.config.scoring == "hybrid"
+        lexicon = self._corpus_lexicon() if is_hybrid else None
         tokens = query.tokens if query.weights is None else query.tokens * query.weights[:, None]
-        lexical = hybrid and self.store.capabilities.lexical
+        lexical = is_hybrid and self.store.capabilities.lexical
         result = store.score_in_store(tokens, query.single, limit, where, exact,
                                       bm25_query(query.text) if lexical else None, catalog.searchable_only(None))
         if lexicon is None or not result.ids:
             return result.ids, result.maxsim
         bm25 = result.bm25 if result.bm25 is not None else lexicon.bm25(query.text, result.ids)
-        return result.ids, hybrid_scores(result.maxsim, result.dense, bm25, self._lengths(result.ids))
+        slope = length_slope(result.maxsim, result.rows)
+        return result.ids, hybrid_scores(result.maxsim, result.dense, bm25, result.rows, slope)
 
-    def _lengths(self, ids: Sequence[str]) -> np.ndarray:
-        """How many vectors each page holds, from its payload."""
-        return np.array([p[catalog.ROWS] for p in self.store.payloads(ids, (catalog.ROWS,))], dtype=np.int64)
+    def _lengths(self, found: Sequence[Candidate]) -> np.ndarray:
+        """How many vectors each candidate holds: as read with it, else from its payload."""
+        missing = [c.id for c in found if c.rows is None]
+        read = dict(zip(missing, (p[catalog.ROWS] for p in self.store.payloads(missing, (catalog.ROWS,))))) \
+            if missing else {}
+        return np.array([c.rows if c.rows is not None else read[c.id] for c in found], dtype=np.int64)
 
     def _maxsim(self, query: np.ndarray, found: Sequence[Candidate], weights: np.ndarray | None,
                 quantized: bool) -> np.ndarray:
@@ -315,11 +321,12 @@ class StoredStatistics:
         return self.store.sparse_scores(BM25, bm25_query(query), ids, self.corpus)
 
 
-def hybrid_scores(maxsim: np.ndarray, dense: np.ndarray, bm25: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The hybrid score of each candidate: MaxSim less part of its length trend, fused with the
-    single-vector and BM25 scores."""
-    return fuse({"maxsim": without_length_trend(maxsim, lengths, LENGTH_TREND), "dense": dense, "bm25": bm25},
-                HYBRID_WEIGHTS)
+def hybrid_scores(maxsim: np.ndarray, dense: np.ndarray, bm25: np.ndarray, lengths: np.ndarray,
+                  slope: float) -> np.ndarray:
+    """The hybrid score of each candidate: MaxSim less part of its length trend `slope`, fused
+    with the single-vector and BM25 scores."""
+    return fuse({"maxsim": without_length_trend(maxsim, lengths, LENGTH_TREND, slope), "dense": dense,
+                 "bm25": bm25}, HYBRID_WEIGHTS)
 
 
 def resident_pages(store: Store, dim: int, device: str) -> ResidentPages:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .image import IMAGE_SUFFIXES, ImageReader
-from .ocr import OCR_DPI
+from .ocr import OCR_DPI, OcrFunction
 from .pdf import PdfReader
-from .reader import DocumentReader, OcrFunction
+from .reader import DocumentReader
 
 
 def is_image(path: Path) -> bool:

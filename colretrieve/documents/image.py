@@ -10,8 +10,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import BadDocumentError
 from ..page import Page, Word
-from .ocr import OCR_DPI
-from .reader import DocumentReader, OcrFunction, describe_start
+from .ocr import OCR_DPI, OcrFunction
+from .reader import DocumentReader, describe_start
 from .render import MAX_PIXELS, fitted_size
 
 #: Extensions taken as images when a folder is searched with images on.

@@ -67,7 +67,7 @@ class OcrFunction(Protocol):
     """Reads words from a rendered page image (`scattered`: a picture, whose words may stand
     alone: a chart's labels, a map's names); raises ColretrieveError if it cannot run at all."""
 
-    def __call__(self, image: Image.Image, scattered: bool = False) -> list[Word]: ...
+    def __call__(self, image: Image.Image, /, scattered: bool = False) -> list[Word]: ...
 
 
 class OcrEngine(Protocol):

@@ -9,8 +9,8 @@ import pypdfium2 as pdfium
 
 from ..errors import BadDocumentError
 from ..page import Box, Page, Word
-from .ocr import OCR_DPI
-from .reader import DocumentReader, OcrFunction, describe_start
+from .ocr import OCR_DPI, OcrFunction
+from .reader import DocumentReader, describe_start
 from .render import MAX_PIXELS, fitted_dpi, renderer_for
 from .textlayer import picture_boxes, text_layer_words
 

@@ -69,9 +69,8 @@ class DocumentReader(ABC):
                 yield self.page(page_no)
 
     def _words(self, page: Page) -> list[Word]:
-        words, image = self._text_or_image(page)
-        reads = [(WHOLE_PAGE, image)] if image is not None else self._figures(page, words)
-        return _merged(words, [(box, self._recognize(page, crop, box)) for box, crop in reads])
+        words, crops = _crops(self, page)
+        return _merged(words, [(box, self._recognize(page, crop, box, picture)) for box, crop, picture in crops])
 
     def _figures(self, page: Page, words: list[Word]) -> list[tuple[Box, Image.Image]]:
         """Pictures on a page with a text layer (`words`) whose words that layer lacks (a raster
@@ -79,16 +78,26 @@ class DocumentReader(ABC):
         none by default, or without OCR. Called from one thread at a time."""
         return []
 
-    def _recognize(self, page: Page, image: Image.Image, box: Box) -> list[Word]:
+    def _recognize(self, page: Page, image: Image.Image, box: Box, picture: bool) -> list[Word]:
+        """Words OCR reads in `image`, the part `box` of `page`: the page, or a `picture` on it."""
         assert self._ocr is not None, "pages get images to read only where OCR is set"
         try:
-            return self._ocr(image, scattered=box != WHOLE_PAGE)
+            return self._ocr(image, scattered=picture)
         except ColretrieveError as exc:
-            what = "has no text layer" if box == WHOLE_PAGE else "holds a picture to read"
+            what = "holds a picture to read" if picture else "has no text layer"
             raise BadDocumentError(self.path, f"page {page.page_no} {what} and {exc}") from exc
 
 
 WHOLE_PAGE: Box = (0.0, 0.0, 1.0, 1.0)
+
+
+def _crops(reader: DocumentReader, page: Page) -> tuple[list[Word], list[tuple[Box, Image.Image, bool]]]:
+    """The page's own words, and what OCR must read: (box, image, whether it is a picture on the
+    page rather than the page itself)."""
+    words, image = reader._text_or_image(page)
+    if image is not None:
+        return words, [(WHOLE_PAGE, image, False)]
+    return words, [(box, crop, True) for box, crop in reader._figures(page, words)]
 
 
 def _merged(words: list[Word], reads: Sequence[tuple[Box, list[Word]]]) -> list[Word]:
@@ -116,15 +125,14 @@ def read_words(pages: Sequence[tuple[DocumentReader, Page]], pool: ThreadPoolExe
 
     for reader, page in pages:
         if page._words is None:
-            words, image = reader._text_or_image(page)
-            crops = [(WHOLE_PAGE, image)] if image is not None else reader._figures(page, words)
+            words, crops = _crops(reader, page)
             if not crops:
                 page._words = words
                 continue
             if len(pending) >= pool._max_workers:  # a rendered scan is ~10 MB: keep only the busy ones
                 finish(*pending.popleft())
-            pending.append((page, words, [(box, pool.submit(reader._recognize, page, crop, box))
-                                       for box, crop in crops]))
+            pending.append((page, words, [(box, pool.submit(reader._recognize, page, crop, box, picture))
+                                          for box, crop, picture in crops]))
     for item in pending:
         finish(*item)
 

@@ -86,28 +86,39 @@ class Lexicon:
 MIN_TREND_PAGES = 8
 
 
-def without_length_trend(scores: np.ndarray, lengths: np.ndarray, share: float) -> np.ndarray:
-    """MaxSim scores less `share` of their linear trend on log(page vectors) across the candidates.
+def length_slope(scores: np.ndarray, lengths: np.ndarray) -> float:
+    """The least-squares slope of MaxSim on log(page vectors) across the candidates; 0 where
+    it falls or cannot be measured.
 
     MaxSim sums each query token's best match over a page's vectors, and the best of more
     vectors is higher by chance alone: a long page outscores a short one that holds the answer,
     as the page that discusses a plot outscores the page with the plot. Most candidates are not
     relevant, so the trend across them measures that chance part (BM25 normalises length for
-    the same reason); a falling trend is left alone. A page of one vector (a blank page's zero
-    vector) neither sets the trend nor moves.
+    the same reason). Pages of one vector (blank pages, stored as one zero vector) are left out.
+    """
+    fitted = lengths > 1
+    if fitted.sum() < MIN_TREND_PAGES or np.ptp(lengths[fitted]) == 0:
+        return 0.0
+    x = np.log(lengths[fitted].astype(np.float64))
+    centred = x - x.mean()
+    slope = float(centred @ (scores[fitted].astype(np.float64) - scores[fitted].mean())) / float(centred @ centred)
+    return slope if slope > 0 else 0.0
 
-    >>> without_length_trend(np.array([1.0, 2.0, 3.0] * 3), np.array([2, 4, 8] * 3), 0.5)
+
+def without_length_trend(scores: np.ndarray, lengths: np.ndarray, share: float, slope: float) -> np.ndarray:
+    """`scores` less `share` of the length trend `slope` (`length_slope`), around the mean log
+    length of the pages it was fitted on; pages of one vector do not move.
+
+    >>> scores, lengths = np.array([1.0, 2.0, 3.0] * 3), np.array([2, 4, 8] * 3)
+    >>> without_length_trend(scores, lengths, 0.5, length_slope(scores, lengths))
     array([1.5, 2. , 2.5, 1.5, 2. , 2.5, 1.5, 2. , 2.5], dtype=float32)
     """
     fitted = lengths > 1
+    if slope == 0 or not fitted.any():
+        return scores.astype(np.float32)
     x = np.log(np.maximum(lengths, 1).astype(np.float64))
-    centred = np.where(fitted, x - x[fitted].mean() if fitted.any() else 0.0, 0.0)
-    spread = float(centred @ centred)
-    values = scores.astype(np.float64)
-    if fitted.sum() < MIN_TREND_PAGES or spread == 0:
-        return scores
-    slope = float(centred[fitted] @ (values[fitted] - values[fitted].mean())) / spread
-    return (values - share * slope * centred).astype(np.float32) if slope > 0 else scores
+    centred = np.where(fitted, x - x[fitted].mean(), 0.0)
+    return (scores.astype(np.float64) - share * slope * centred).astype(np.float32)
 
 
 def fuse(components: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:

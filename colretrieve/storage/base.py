@@ -130,17 +130,22 @@ class Candidate:
     id: str
     score: float
     location: Any = None
+    #: How many multi-vectors the page holds (hybrid scoring weighs MaxSim by it), read with
+    #: the candidate; None where the store did not.
+    rows: int | None = None
 
 
 @dataclass(frozen=True)
 class StoreScores:
     """What a `ScoringStore` computed for each candidate, in the order of `ids` (the single-vector
-    prefilter's, best first): the single-vector score, MaxSim and, when asked for, BM25 (0 for
-    a candidate sharing no word with the query)."""
+    prefilter's, best first): the single-vector score, MaxSim, the page's vector count and, when
+    asked for, BM25 (0 for a candidate sharing no word with the query)."""
 
     ids: list[str]
     dense: np.ndarray
     maxsim: np.ndarray
+    #: Each candidate's number of multi-vectors, read with it.
+    rows: np.ndarray
     bm25: np.ndarray | None = None
 
 

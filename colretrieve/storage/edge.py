@@ -295,7 +295,8 @@ class EdgeStore:
             limit=k, query=qe.Query.Nearest(vector.astype(np.float32).tolist(), using=SINGLE),
             filter=to_edge_filter(filter), with_payload=qe.PayloadSelector.Include([ROW, ROWS]), with_vector=False,
             params=qe.SearchParams(exact=exact))))
-        return [Candidate(str(h.id), float(h.score), _location(h.payload)) for h in hits]
+        return [Candidate(str(h.id), float(h.score), location, location[1])
+                for h, location in ((h, _location(h.payload)) for h in hits)]
 
     def pages(self, items: Sequence[Candidate | str], fields: Sequence[str] = (),
               quantized: bool = False) -> list[StoredPage]:

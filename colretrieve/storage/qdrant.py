@@ -302,8 +302,8 @@ class QdrantStore:
         hits = self._call(self.client.query_points, query=vector.astype(np.float32).tolist(), using=SINGLE, limit=k,
                           query_filter=to_qdrant_filter(filter),
                           search_params=None if self._local else models.SearchParams(exact=exact),
-                          with_payload=False, with_vectors=False).points
-        return [Candidate(str(h.id), float(h.score)) for h in hits]
+                          with_payload=[ROWS], with_vectors=False).points
+        return [Candidate(str(h.id), float(h.score), rows=(h.payload or {}).get(ROWS)) for h in hits]
 
     def _retrieve(self, ids: Sequence[str], with_payload: bool | list[str], with_vectors: bool | list[str]
                   ) -> Iterator[models.Record]:
@@ -386,7 +386,7 @@ class QdrantStore:
             quantization=models.QuantizationSearchParams(rescore=True))  # int8/binary: originals decide
         requests = [
             models.QueryRequest(query=vector, using=SINGLE, limit=limit, filter=where, params=params,
-                                with_payload=False, with_vector=False),
+                                with_payload=[ROWS], with_vector=False),
             models.QueryRequest(prefetch=candidates(), query=tokens.astype(np.float32).tolist(), using=MULTI,
                                 limit=limit, params=rescore, with_payload=False, with_vector=False)]
         if bm25 is not None and bm25[0]:
@@ -401,7 +401,9 @@ class QdrantStore:
         def scores(result: models.QueryResponse) -> np.ndarray:
             return scores_by_id(ids, ((p.id, p.score) for p in result.points))
 
-        return StoreScores(ids, scores(results[0]), scores(results[1]),
+        counts = {str(p.id): (p.payload or {}).get(ROWS, 0) for p in results[0].points}
+        rows = np.array([counts[i] for i in ids], dtype=np.int64)
+        return StoreScores(ids, scores(results[0]), scores(results[1]), rows,
                            None if bm25 is None else scores(results[2]) if len(results) > 2
                            else np.zeros(len(ids), dtype=np.float32))
 

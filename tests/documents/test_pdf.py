@@ -116,10 +116,10 @@ def test_pdf2image_renders_the_same_page(samples: Path) -> None:
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9
 
 
-def _with_picture(target: Path, words: str, rotate: int = 0, whole: bool = False) -> None:
-    """A page of text (a text layer) with a raster picture of `words` in its lower half, where
-    no text is, as a PDF holds a raster chart or a screenshot (`whole`: under all the page and
-    its text, as a scan lies under its OCR layer)."""
+def _with_picture(target: Path, words: str, rotate: int = 0, whole: bool = False, lines: int = 20) -> None:
+    """A page of text (`lines` in its text layer) with a raster picture of `words` in its lower
+    half, where no text is, as a PDF holds a raster chart or a screenshot (`whole`: under all
+    the page and its text, as a scan lies under its OCR layer)."""
     import zlib
 
     import pikepdf
@@ -133,7 +133,7 @@ def _with_picture(target: Path, words: str, rotate: int = 0, whole: bool = False
                                                 BaseFont=pikepdf.Name.Helvetica))
     page.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
     lines = " ".join(f"BT /F1 11 Tf 60 {740 - 16 * k} Td (Line {k} of the quarterly report on the animals) Tj ET"
-                     for k in range(20))
+                     for k in range(lines))
     stream = pikepdf.Stream(pdf, zlib.compress(picture.tobytes()))
     stream.update({"/Type": pikepdf.Name.XObject, "/Subtype": pikepdf.Name.Image, "/Width": 900,
                    "/Height": 300, "/ColorSpace": pikepdf.Name.DeviceGray, "/BitsPerComponent": 8,
@@ -164,6 +164,26 @@ def test_a_picture_on_a_text_page_is_read_by_ocr(tmp_path: Path, rotate: int) ->
     assert {"ZEBRA", "QUOKKA", "1729"} <= {w.text for w in added}
     for word in (w for w in added if w.text in ("ZEBRA", "QUOKKA")):
         assert _ink(image, (word.x0, word.y0, word.x1, word.y1)) > 0.1  # placed on its ink
+
+
+def test_pictures_are_read_as_pictures_and_pages_as_pages(tmp_path: Path, samples: Path) -> None:
+    """OCR reads a picture for its lone words too (a chart's labels), a page in reading order:
+    a picture filling the whole page, under a one-line caption, is still a picture."""
+    seen = []
+
+    def recording_ocr(image, scattered=False):
+        seen.append(scattered)
+        return []
+
+    for whole in (False, True):
+        _with_picture(tmp_path / f"{whole}.pdf", "ZEBRA", whole=whole, lines=1)
+        with PdfReader(tmp_path / f"{whole}.pdf", "id", dpi=72, ocr=recording_ocr) as reader:
+            page = reader.page(1)
+            assert len(page.words) == 9 and page.words_source == "text-layer"
+    with PdfReader(samples / "ocrmypdf__linn_brochure_scan.pdf", "id", dpi=72, ocr=recording_ocr) as reader:
+        page = reader.page(1)
+        assert page.words == [] and page.words_source == "ocr"
+    assert seen == [True, True, False]
 
 
 def test_a_picture_under_a_text_layer_is_not_read_again(tmp_path: Path) -> None:

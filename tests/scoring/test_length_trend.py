@@ -1,7 +1,11 @@
 import numpy as np
 import pytest
 
-from colretrieve.scoring.lexical import MIN_TREND_PAGES, without_length_trend
+from colretrieve.scoring.lexical import MIN_TREND_PAGES, length_slope, without_length_trend
+
+
+def _detrended(scores: np.ndarray, lengths: np.ndarray, share: float) -> np.ndarray:
+    return without_length_trend(scores, lengths, share, length_slope(scores, lengths))
 
 
 def _chance_scores(lengths: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -22,8 +26,8 @@ def test_chance_matches_favour_long_pages_and_the_trend_is_taken_out() -> None:
     scores = _chance_scores(lengths)
     x = np.log(lengths)
     assert np.corrcoef(x, scores)[0, 1] > 0.9  # the bias it corrects
-    assert abs(np.corrcoef(x, without_length_trend(scores, lengths, 1.0))[0, 1]) < 1e-4
-    half = without_length_trend(scores, lengths, 0.5)
+    assert abs(np.corrcoef(x, _detrended(scores, lengths, 1.0))[0, 1]) < 1e-4
+    half = _detrended(scores, lengths, 0.5)
     assert np.polyfit(x, half, 1)[0] == pytest.approx(np.polyfit(x, scores, 1)[0] / 2, rel=1e-4)
 
 
@@ -32,17 +36,19 @@ def test_a_short_page_that_matches_better_than_chance_overtakes_long_ones() -> N
     scores = _chance_scores(lengths, seed=1)
     scores[20] += 0.2  # one short page matches a little better than its length allows
     assert np.argmax(scores) != 20
-    assert np.argmax(without_length_trend(scores, lengths, 1.0)) == 20
+    assert np.argmax(_detrended(scores, lengths, 1.0)) == 20
 
 
-def test_scores_are_left_alone_without_a_rising_trend_or_enough_pages() -> None:
+@pytest.mark.parametrize("seed", range(5))
+def test_scores_are_left_alone_without_a_rising_trend_or_enough_pages(seed: int) -> None:
     lengths = np.geomspace(10, 1000, 40).astype(np.int64)
-    falling = -_chance_scores(lengths)
-    assert without_length_trend(falling, lengths, 0.5) is falling
-    equal = _chance_scores(np.full(40, 50))
-    assert without_length_trend(equal, np.full(40, 50), 0.5) is equal
-    few = _chance_scores(lengths[: MIN_TREND_PAGES - 1])
-    assert without_length_trend(few, lengths[: MIN_TREND_PAGES - 1], 0.5) is few
+    falling = -_chance_scores(lengths, seed)
+    assert length_slope(falling, lengths) == 0
+    np.testing.assert_array_equal(_detrended(falling, lengths, 0.5), falling)
+    equal = _chance_scores(np.full(40, 50), seed)
+    assert length_slope(equal, np.full(40, 50)) == 0
+    few = _chance_scores(lengths[: MIN_TREND_PAGES - 1], seed)
+    assert length_slope(few, lengths[: MIN_TREND_PAGES - 1]) == 0
 
 
 def test_blank_pages_neither_set_the_trend_nor_move() -> None:
@@ -50,7 +56,7 @@ def test_blank_pages_neither_set_the_trend_nor_move() -> None:
     would otherwise make the trend steep and lift every short page."""
     lengths = np.geomspace(10, 1000, 40).astype(np.int64)
     scores = _chance_scores(lengths)
-    with_blanks = without_length_trend(np.concatenate([scores, np.zeros(20, np.float32)]),
-                                       np.concatenate([lengths, np.ones(20, np.int64)]), 0.5)
-    assert with_blanks[:40] == pytest.approx(without_length_trend(scores, lengths, 0.5), abs=1e-6)
+    with_blanks = _detrended(np.concatenate([scores, np.zeros(20, np.float32)]),
+                             np.concatenate([lengths, np.ones(20, np.int64)]), 0.5)
+    assert with_blanks[:40] == pytest.approx(_detrended(scores, lengths, 0.5), abs=1e-6)
     assert (with_blanks[40:] == 0).all()

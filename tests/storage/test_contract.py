@@ -94,6 +94,8 @@ def test_candidates_best_first_with_filters(filled) -> None:
     assert {c.id for c in store.candidates(b[1].summary, k=20, filter={"doc_id": "a"})} == {p.id for p in a}
     any_of = store.candidates(b[1].summary, k=20, filter={"doc_id": ["a", "b"], "page": 1})
     assert {c.id for c in any_of} == {a[0].id, b[0].id}
+    rows = {p.id: len(p.vectors) for p in a + b}
+    assert [c.rows for c in best] == [rows[c.id] for c in best]  # read with the candidate: no second lookup
 
 
 def test_exact_candidates_rank_every_point(filled) -> None:

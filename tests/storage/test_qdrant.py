@@ -189,4 +189,5 @@ def test_the_server_scores_candidates_and_sends_back_scores_only(qdrant_backend,
     expected = maxsim_reference([tokens], [by_id[i].vectors for i in got.ids], [weights])[0]
     np.testing.assert_allclose(got.maxsim, expected, rtol=1e-2, atol=1e-2)  # float16 in a server
     np.testing.assert_allclose(got.bm25, store.sparse_scores(BM25, bm25_query("hydrogen table"), got.ids), rtol=1e-5)
+    assert got.rows.tolist() == [len(by_id[i].vectors) for i in got.ids]
     assert store.score_in_store(tokens, single, 3).bm25 is None
