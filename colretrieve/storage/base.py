@@ -130,8 +130,8 @@ class Candidate:
     id: str
     score: float
     location: Any = None
-    #: How many multi-vectors the page holds (hybrid scoring weighs MaxSim by it), read with
-    #: the candidate; None where the store did not.
+    #: How many multi-vectors the page holds, read with the candidate (hybrid scoring takes
+    #: MaxSim's trend on it out); None where the store did not read it.
     rows: int | None = None
 
 
