@@ -239,7 +239,7 @@ class Searcher:
         late = resident.scores(tokens, ids, weights) if resident else self._maxsim(tokens, found, weights, quantized)
         parts: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None  # dense, BM25, lengths, trend
         if self.config.scoring == "hybrid":
-            lengths = self._lengths(found)
+            lengths = np.array([c.rows for c in found], dtype=np.int64)
             parts = (np.array([c.score for c in found], dtype=np.float32), self._corpus_lexicon().bm25(query.text, ids),
                      lengths, length_slope(late, lengths))
 
@@ -267,13 +267,6 @@ class Searcher:
         bm25 = result.bm25 if result.bm25 is not None else lexicon.bm25(query.text, result.ids)
         slope = length_slope(result.maxsim, result.rows)
         return result.ids, hybrid_scores(result.maxsim, result.dense, bm25, result.rows, slope)
-
-    def _lengths(self, found: Sequence[Candidate]) -> np.ndarray:
-        """How many vectors each candidate holds: as read with it, else from its payload."""
-        missing = [c.id for c in found if c.rows is None]
-        read = dict(zip(missing, (p[catalog.ROWS] for p in self.store.payloads(missing, (catalog.ROWS,))))) \
-            if missing else {}
-        return np.array([c.rows if c.rows is not None else read[c.id] for c in found], dtype=np.int64)
 
     def _maxsim(self, query: np.ndarray, found: Sequence[Candidate], weights: np.ndarray | None,
                 quantized: bool) -> np.ndarray:

@@ -131,8 +131,9 @@ class Candidate:
     score: float
     location: Any = None
     #: How many multi-vectors the page holds, read with the candidate (hybrid scoring takes
-    #: MaxSim's trend on it out); None where the store did not read it.
-    rows: int | None = None
+    #: MaxSim's trend on it out); 0 where the store did not read it: such a page neither sets
+    #: that trend nor moves with it.
+    rows: int = 0
 
 
 @dataclass(frozen=True)

@@ -303,7 +303,7 @@ class QdrantStore:
                           query_filter=to_qdrant_filter(filter),
                           search_params=None if self._local else models.SearchParams(exact=exact),
                           with_payload=[ROWS], with_vectors=False).points
-        return [Candidate(str(h.id), float(h.score), rows=(h.payload or {}).get(ROWS)) for h in hits]
+        return [Candidate(str(h.id), float(h.score), rows=(h.payload or {}).get(ROWS, 0)) for h in hits]
 
     def _retrieve(self, ids: Sequence[str], with_payload: bool | list[str], with_vectors: bool | list[str]
                   ) -> Iterator[models.Record]:
